@@ -1,0 +1,43 @@
+# corpus-monitor: `make demo` runs the pipeline on the bundled demo site, `make test` the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Prefect keeps its database and settings in the project, and sends no telemetry.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-all lint format clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install corpus-monitor with pinned dependencies
+
+demo: $(STAMP) ## Serve the bundled demo news site on loopback and run the pipeline on it (offline)
+	$(BIN)/corpus-monitor demo
+
+test: $(STAMP) ## Run the test suite (offline, loopback servers, real DuckDB/Prefect)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check flows tests
+	$(BIN)/ruff format --check flows tests
+	$(BIN)/mypy flows
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format flows tests
+	$(BIN)/ruff check --fix flows tests
+
+clean: ## Remove the demo warehouse, Prefect's local home and caches (keeps .venv)
+	rm -rf .prefect warehouse/demo.duckdb warehouse/demo.duckdb.* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,273 @@
+"""The ``corpus-monitor`` command line (``python -m flows`` works too).
+
+Exit codes: 0 done (a completed run is 0 even if some feeds or pages failed), 1 the run failed,
+2 usage or config error, 3 warehouse busy after retries or run skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows import __version__
+from flows.errors import ConfigError, CorpusMonitorError
+
+app = typer.Typer(
+    name="corpus-monitor",
+    help="Watch a news corpus: poll feeds, extract articles, flag duplicates, load DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config TOML [default: ./corpus-monitor.toml, then $CORPUS_MONITOR_CONFIG]"),
+]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="Warehouse file (overrides warehouse.path)")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _prefect_env() -> None:
+    """Keep Prefect's state in the project folder and its telemetry off, unless set otherwise."""
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+
+
+def _fail(err: CorpusMonitorError) -> typer.Exit:
+    typer.echo(f"corpus-monitor: {err}", err=True)
+    return typer.Exit(err.exit_code)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> None:
+    if fmt is Format.json:
+        for r in rows:
+            typer.echo(json.dumps({c: _jsonable(v) for c, v in zip(columns, r, strict=True)}, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*("" if v is None else str(_jsonable(v)) for v in r))
+    Console().print(table)
+
+
+def _run_flow(config: Path | None, db: Path | None) -> dict[str, Any]:
+    from flows.config import load_settings
+
+    settings = load_settings(config, db)  # a bad config stops here, before Prefect starts
+    if not settings.feeds:
+        raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
+    _prefect_env()
+    from flows.monitor import monitor
+
+    return monitor(config=str(config) if config else None, db=str(db) if db else None)
+
+
+@app.command()
+def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Run the pipeline once over every configured feed."""
+    from flows.report import run_summary_text
+
+    try:
+        summary = _run_flow(config, db)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    except Exception as e:  # the flow failed: Prefect has logged the traceback
+        typer.echo(f"corpus-monitor: the run failed: {type(e).__name__}: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(run_summary_text(summary))
+
+
+@app.command()
+def demo(
+    keep_serving: Annotated[bool, typer.Option(help="Keep the demo site up after the runs")] = False,
+) -> None:
+    """Serve the bundled demo news site on loopback and run the pipeline on it, twice."""
+    from flows.demo import SITE
+    from flows.demo.server import SiteServer
+    from flows.report import run_summary_text
+
+    root = Path.cwd()
+    db = root / "warehouse" / "demo.duckdb"
+    for stale in (db, Path(f"{db}.wal")):
+        stale.unlink(missing_ok=True)
+    with SiteServer(SITE) as site, tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "demo.toml"
+        text = (Path(__file__).parent / "demo" / "demo.toml").read_text(encoding="utf-8")
+        text = (
+            text.replace("{{BASE_URL}}", site.base_url)
+            .replace("{{ROOT}}", root.as_posix())
+            .replace("{{SEEDS}}", (PROJECT_ROOT / "seeds").as_posix())
+        )
+        cfg.write_text(text, encoding="utf-8")
+        typer.echo(f"demo news site: {site.base_url}/  (4 feeds, 31 articles, a few broken links)")
+        typer.echo(f"warehouse:      {db}\n")
+        try:
+            t0 = time.monotonic()
+            first = _run_flow(cfg, None)
+            typer.secho(f"\nFirst run ({time.monotonic() - t0:.1f}s):", bold=True)
+            typer.echo(run_summary_text(first))
+            requests_before = len(site.requests)
+            t0 = time.monotonic()
+            second = _run_flow(cfg, None)
+            page_requests = [p for p in site.paths()[requests_before:] if not p.startswith("/feeds/")]
+            typer.secho(f"\nSecond run ({time.monotonic() - t0:.1f}s): nothing changed on the site", bold=True)
+            typer.echo(
+                f"feeds unchanged (304): {second['feeds_not_modified']} of {second['feeds_polled']}, "
+                f"pages requested: {len(page_requests)}, new articles: {second['articles_new']}"
+            )
+        except CorpusMonitorError as e:
+            raise _fail(e) from None
+        _demo_queries(db)
+        typer.echo(
+            f"\nExplore it: corpus-monitor query --db {db.relative_to(root) if db.is_relative_to(root) else db} "
+            "\"SELECT dedup_status, count(*) FROM articles GROUP BY ALL\""
+        )
+        if keep_serving:
+            typer.echo(f"Serving {site.base_url}/ until Ctrl-C")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+
+
+def _demo_queries(db: Path) -> None:
+    from flows.warehouse import connect
+
+    with connect(db, read_only=True) as con:
+        typer.secho("\nTopic mentions by day (article_topics):", bold=True)
+        cur = con.execute(
+            """
+            SELECT topic, count(DISTINCT a.article_id) AS articles,
+                   count(DISTINCT a.article_id) FILTER (WHERE a.dedup_status = 'unique') AS unique_stories,
+                   sum(t.mentions) AS mentions
+            FROM article_topics t JOIN articles a USING (article_id)
+            GROUP BY topic ORDER BY mentions DESC
+            """
+        )
+        _print_rows([d[0] for d in cur.description], cur.fetchall(), Format.table)
+        typer.secho("Duplicates found:", bold=True)
+        cur = con.execute(
+            """
+            SELECT a.title, a.dedup_status, a.duplicate_of, round(a.similarity, 3) AS similarity
+            FROM articles a WHERE a.dedup_status <> 'unique' ORDER BY a.url
+            """
+        )
+        _print_rows([d[0] for d in cur.description], cur.fetchall(), Format.table)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run against the warehouse (read-only)")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Run a read-only SQL query on the warehouse."""
+    import duckdb
+
+    from flows.warehouse import connect
+
+    try:
+        path = _db_path(config, db)
+        with connect(path, read_only=True) as con:
+            try:
+                cur = con.execute(sql)
+            except duckdb.Error as e:
+                typer.echo(f"corpus-monitor: query failed: {e}", err=True)
+                raise typer.Exit(2) from None
+            if cur.description is None:
+                return
+            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+
+
+@app.command()
+def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
+    """Feeds and their health, and the last runs."""
+    from flows.warehouse import connect
+
+    try:
+        path = _db_path(config, db)
+        with connect(path, read_only=True) as con:
+            cur = con.execute(
+                "SELECT name, url, state, last_status, last_error, consecutive_failures AS failures, "
+                "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success FROM feeds ORDER BY name"
+            )
+            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "feeds")
+            cur = con.execute(
+                "SELECT run_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, "
+                "feeds_polled, feeds_failed, new_urls, articles_new, unique_articles, "
+                "exact_duplicates + near_duplicates AS duplicates, page_failures + extract_failures "
+                "AS page_failures FROM runs ORDER BY started_at DESC LIMIT 10"
+            )
+            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "last runs")
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+
+
+def _db_path(config: Path | None, db: Path | None) -> Path:
+    if db is not None:
+        return db
+    from flows.config import load_settings
+
+    return load_settings(config).warehouse.path
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"corpus-monitor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True)] = False,
+) -> None:
+    pass
+
+
+def main() -> None:
+    try:
+        app()
+    except CorpusMonitorError as e:  # anything not caught in a command
+        typer.echo(f"corpus-monitor: {e}", err=True)
+        sys.exit(e.exit_code)

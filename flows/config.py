@@ -1,0 +1,239 @@
+"""The configuration: one TOML file, validated with pydantic.
+
+Every error names the key (``feeds[2].url``) and says what is wrong, in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from flows import __version__
+from flows.errors import ConfigError
+
+DEFAULT_CONFIG = "corpus-monitor.toml"
+CONFIG_ENV = "CORPUS_MONITOR_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> int:
+    """``"15m"`` → 900. Bare integers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '15m'")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration; write '<n>s', '<n>m', '<n>h' or '<n>d'")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host")
+    return url.strip()
+
+
+class WarehouseSettings(_Strict):
+    path: Path = Path("warehouse/corpus.duckdb")
+    busy_retries: int = Field(5, ge=0, description="retries when another process holds the file")
+    busy_wait: Duration = 2
+
+
+class SeedSettings(_Strict):
+    path: Path = Path("seeds")
+
+
+class NetworkSettings(_Strict):
+    allow_private_addresses: bool = False
+    timeout_seconds: float = Field(20, gt=0)
+    max_page_bytes: int = Field(5_000_000, gt=0)
+    max_feed_bytes: int = Field(10_000_000, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    user_agent: str = f"corpus-monitor/{__version__} (+https://github.com/corpus-monitor)"
+    concurrency: int = Field(16, ge=1, le=256, description="page requests in flight in all")
+    per_host_concurrency: int = Field(2, ge=1, le=64)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _ua(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+class FeedSettings(_Strict):
+    url: str
+    name: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_http_url(v)
+
+    @property
+    def label(self) -> str:
+        return self.name or urlsplit(self.url).hostname or self.url
+
+
+class PipelineSettings(_Strict):
+    batch_size: int = Field(200, ge=1, description="articles per load transaction")
+    extract_workers: int = Field(0, ge=0, description="extraction processes; 0 = one per core")
+    min_text_chars: int = Field(200, ge=0, description="shorter extractions are empty_extraction")
+    retry_failed_pages: int = Field(3, ge=1, description="attempts for transient page failures")
+
+
+class DedupSettings(_Strict):
+    shingle_words: int = Field(5, ge=1, le=12)
+    num_perm: int = Field(128, ge=16, le=1024)
+    bands: int = Field(32, ge=1)
+    threshold: float = Field(0.6, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> DedupSettings:
+        if self.num_perm % self.bands:
+            raise ValueError(f"bands ({self.bands}) must divide num_perm ({self.num_perm})")
+        return self
+
+
+DEFAULT_TOPICS: dict[str, list[str]] = {
+    "musk": ["Elon Musk", "Musk"],
+    "russia": ["Russia", "Russian", "Russians", "Kremlin", "Moscow"],
+    "ukraine": ["Ukraine", "Ukrainian", "Ukrainians", "Kyiv", "Kiev"],
+    "tesla": ["Tesla"],
+    "putin": ["Vladimir Putin", "Putin"],
+    "united_states": ["United States", "U.S.", "US", "USA", "Washington"],
+}
+
+
+class Settings(_Strict):
+    warehouse: WarehouseSettings = WarehouseSettings()
+    seeds: SeedSettings = SeedSettings()
+    network: NetworkSettings = NetworkSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    dedup: DedupSettings = DedupSettings()
+    feeds: list[FeedSettings] = []
+    topics: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, terms in v.items():
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                raise ValueError(f"topic name {name!r}: use lower-case letters, digits and _")
+            if not terms or any(not t.strip() for t in terms):
+                raise ValueError(f"topic {name!r} needs at least one non-empty term")
+        return v
+
+    @field_validator("feeds")
+    @classmethod
+    def _unique_feeds(cls, v: list[FeedSettings]) -> list[FeedSettings]:
+        seen: set[str] = set()
+        for i, feed in enumerate(v):
+            if feed.url in seen:
+                raise ValueError(f"feeds[{i}]: {feed.url} is listed twice")
+            seen.add(feed.url)
+        return v
+
+    def resolve_paths(self, base: Path) -> Settings:
+        """Relative paths in a config file are relative to the file's folder."""
+
+        def rel(p: Path) -> Path:
+            return p if p.is_absolute() else (base / p)
+
+        return self.model_copy(
+            update={
+                "warehouse": self.warehouse.model_copy(update={"path": rel(self.warehouse.path)}),
+                "seeds": self.seeds.model_copy(update={"path": rel(self.seeds.path)}),
+            }
+        )
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = _loc(tuple(p for p in first["loc"] if p not in ("function-after", "function-before")))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, source)) from None
+
+
+def find_config(path: str | Path | None) -> Path | None:
+    """``--config`` wins, then ``./corpus-monitor.toml``, then ``$CORPUS_MONITOR_CONFIG``."""
+    if path is not None:
+        return Path(path)
+    if Path(DEFAULT_CONFIG).is_file():
+        return Path(DEFAULT_CONFIG)
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    return None
+
+
+def load_settings(path: str | Path | None, db: str | Path | None = None) -> Settings:
+    """Read and validate the config file; ``db`` overrides ``warehouse.path``."""
+    found = find_config(path)
+    if found is None:
+        raise ConfigError(
+            f"no config file: pass --config PATH, create ./{DEFAULT_CONFIG} or set {CONFIG_ENV}"
+        )
+    if not found.is_file():
+        raise ConfigError(f"{found}: config file not found")
+    try:
+        data = tomllib.loads(found.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{found}: not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{found}: not UTF-8 text") from None
+    settings = settings_from_dict(data, str(found)).resolve_paths(found.resolve().parent)
+    if db is not None:
+        settings = settings.model_copy(
+            update={"warehouse": settings.warehouse.model_copy(update={"path": Path(db)})}
+        )
+    return settings

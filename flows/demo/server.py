@@ -1,0 +1,178 @@
+"""A loopback HTTP server for the demo site and the tests: real bytes over real sockets.
+
+It serves a folder, replacing ``{{BASE_URL}}`` in text files with its own address, and answers
+conditional GETs (ETag / Last-Modified → 304) like a real web server. A few paths behave like the
+faults real sites have:
+
+- ``/go/<slug>``      301 → ``/articles/<slug>.html``
+- ``/slow/<slug>``    ``/articles/<slug>.html`` after ``slow_seconds``
+- ``/broken/...``     500
+- anything missing    404
+
+Tests add their own answers with :meth:`SiteServer.route` and read :attr:`SiteServer.requests`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain; charset=utf-8",
+    ".json": "application/json",
+}
+_TEXT = {".html", ".xml", ".atom", ".txt", ".json"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int = 200
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0  # seconds before the headers
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str]
+
+
+Handler = Callable[[str, dict[str, str]], Answer]
+
+
+class SiteServer:
+    """``with SiteServer(folder) as site: site.url("/feeds/x.xml")``"""
+
+    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0,
+                 slow_seconds: float = 1.5) -> None:
+        self.root = Path(root)
+        self.slow_seconds = slow_seconds
+        self.requests: list[Request] = []
+        self._routes: dict[str, Answer | Handler] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # or keep-alive clients stall 40 ms per request
+            protocol_version = "HTTP/1.1"
+            server_version = "corpus-monitor-demo/1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                server._serve(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer((host, port), _Handler)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def route(self, path: str, answer: Answer | Handler) -> None:
+        """Answer ``path`` (exact, without query) with a fixed Answer or a handler."""
+        self._routes[path] = answer
+
+    def paths(self, prefix: str = "") -> list[str]:
+        with self._lock:
+            return [r.path for r in self.requests if r.path.startswith(prefix)]
+
+    def start(self) -> SiteServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> SiteServer:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- answering ---------------------------------------------------------------------------
+
+    def _answer(self, path: str, headers: dict[str, str]) -> Answer:
+        route = self._routes.get(path)
+        if route is not None:
+            return route if isinstance(route, Answer) else route(path, headers)
+        if path.startswith("/go/"):
+            return Answer(301, b"", (("Location", f"/articles/{path[4:]}.html"),))
+        if path.startswith("/broken/"):
+            return Answer(500, b"<h1>Internal Server Error</h1>",
+                          (("Content-Type", "text/html"),))
+        delay = 0.0
+        if path.startswith("/slow/"):
+            path, delay = f"/articles/{path[6:]}.html", self.slow_seconds
+        return self._file(path, headers, delay)
+
+    def _file(self, path: str, headers: dict[str, str], delay: float) -> Answer:
+        rel = path.lstrip("/") or "index.html"
+        file = (self.root / rel).resolve()
+        if self.root.resolve() not in file.parents or not file.is_file():
+            return Answer(404, b"<h1>Not Found</h1>", (("Content-Type", "text/html"),))
+        body = file.read_bytes()
+        if file.suffix in _TEXT:
+            body = body.replace(b"{{BASE_URL}}", self.base_url.encode())
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        mtime = int(file.stat().st_mtime)
+        last_modified = email.utils.formatdate(mtime, usegmt=True)
+        meta = (("ETag", etag), ("Last-Modified", last_modified),
+                ("Content-Type", _TYPES.get(file.suffix, "application/octet-stream")))
+        inm = headers.get("if-none-match")
+        ims = headers.get("if-modified-since")
+        if inm is not None:
+            not_modified = etag in [t.strip() for t in inm.split(",")]
+        elif ims is not None:
+            parsed = email.utils.parsedate_to_datetime(ims)
+            not_modified = parsed is not None and mtime <= parsed.timestamp()
+        else:
+            not_modified = False
+        if not_modified:
+            return Answer(304, b"", meta[:2], delay)
+        return Answer(200, body, meta, delay)
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(h.path).path
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        answer = self._answer(path, headers)
+        with self._lock:
+            self.requests.append(Request("GET", path, answer.status, headers))
+        if answer.delay:
+            time.sleep(answer.delay)
+        try:
+            h.send_response(answer.status)
+            names = {k.lower() for k, _ in answer.headers}
+            for k, v in answer.headers:
+                h.send_header(k, v)
+            if "content-length" not in names:
+                h.send_header("Content-Length", str(len(answer.body)))
+            h.end_headers()
+            if answer.status != 304:
+                h.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass

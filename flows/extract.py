@@ -1,0 +1,191 @@
+"""Main text and metadata from page bytes, with trafilatura; the feed entry fills the gaps.
+
+The functions here are plain and picklable: they run in-process for small batches and in a
+process pool for large ones (extraction is the CPU-bound stage of the pipeline).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flows.errors import FetchError
+from flows.feeds import FeedItem
+from flows.text import clean_text
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page waiting for extraction."""
+
+    url: str  # canonical URL after redirects
+    body: bytes
+    charset: str | None
+    item: FeedItem  # the feed entry that led here (title/author/date fallbacks)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What extraction made of a page: text and metadata, fallbacks already applied."""
+
+    url: str
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    language: str | None
+    site_name: str | None
+    text: str
+    item: FeedItem
+
+
+_DATE_PARAMS = {
+    "extensive_search": True,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
+_LANG = re.compile(rb"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?", re.I)
+_META_LANG = re.compile(
+    rb"<meta[^>]+http-equiv\s*=\s*[\"']?content-language[\"']?[^>]*content\s*=\s*[\"']?([A-Za-z]{2,3})",
+    re.I,
+)
+
+
+def _decode(body: bytes, charset: str | None) -> str | bytes:
+    """Use the charset the server declared when it is a real one; otherwise let trafilatura
+    detect it from the bytes and the page's own <meta charset>."""
+    if charset:
+        try:
+            return body.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return body
+
+
+def _language(body: bytes) -> str | None:
+    head = body[:8192]
+    m = _LANG.search(head) or _META_LANG.search(head)
+    return m.group(1).decode("ascii").lower() if m else None
+
+
+def _page_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            parsed = datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _published(page_date: datetime | None, feed_date: datetime | None) -> datetime | None:
+    """The page's date wins; a feed timestamp on the same day adds the time the page lacks."""
+    if page_date is None:
+        return feed_date
+    if (
+        feed_date is not None
+        and page_date.time() == datetime.min.time()
+        and page_date.date() == feed_date.date()
+    ):
+        return feed_date
+    return page_date
+
+
+# A page that is only a consent or paywall notice is not an article, however long the notice.
+_WALL = re.compile(
+    r"\b(?:cookies?|consent|privacy (?:policy|settings|preferences)|accept (?:all|cookies)|"
+    r"subscribe|subscription|sign in to (?:continue|read)|disable your ad ?blocker|"
+    r"continue reading|manage (?:preferences|settings))\b",
+    re.IGNORECASE,
+)
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def is_wall(text: str) -> bool:
+    """True when most sentences of a short text are about cookies, consent or subscriptions."""
+    if len(text) > 1500:
+        return False
+    sentences = [s for s in _SENTENCES.split(text) if len(s.split()) >= 3]
+    if not sentences:
+        return False
+    walled = sum(1 for s in sentences if _WALL.search(s))
+    return walled / len(sentences) >= 0.5
+
+
+def extract_page(page: Page, min_chars: int = 0) -> Extracted:
+    """Extract one page; raise FetchError('empty_extraction') when no article text is found."""
+    import trafilatura  # imported here: a worker process pays for it once, the CLI never
+
+    try:
+        doc = trafilatura.bare_extraction(
+            _decode(page.body, page.charset),
+            url=page.url,
+            with_metadata=True,
+            include_comments=False,
+            date_extraction_params=_DATE_PARAMS,
+        )
+    except Exception as e:  # trafilatura raises a wide range of lxml/parser errors
+        raise FetchError("empty_extraction", f"{page.url}: extraction failed: {e}") from None
+    text = clean_text(doc.text or "") if doc is not None else ""
+    if not text or len(text) < min_chars:
+        raise FetchError(
+            "empty_extraction",
+            f"{page.url}: {len(text)} characters of main text (minimum {min_chars})",
+        )
+    if is_wall(text):
+        raise FetchError(
+            "empty_extraction", f"{page.url}: only a cookie, consent or paywall notice"
+        )
+    assert doc is not None
+    item = page.item
+    return Extracted(
+        url=page.url,
+        title=(doc.title or "").strip() or item.title,
+        author=(doc.author or "").strip() or item.author,
+        published_at=_published(_page_date(doc.date), item.published_at),
+        language=(doc.language or None) or _language(page.body),
+        site_name=(doc.sitename or "").strip() or None,
+        text=text,
+        item=item,
+    )
+
+
+def _extract_or_error(args: tuple[Page, int]) -> Extracted | FetchError:
+    page, min_chars = args
+    try:
+        return extract_page(page, min_chars)
+    except FetchError as e:
+        return e
+
+
+# Below this many pages a process pool costs more (worker start-up, imports) than it saves.
+_POOL_MIN_PAGES = 48
+
+
+def extract_pages(
+    pages: list[Page], *, min_chars: int = 0, workers: int = 0
+) -> list[Extracted | FetchError]:
+    """Extract many pages, in a process pool when the batch is large enough to pay for it."""
+    workers = workers or os.cpu_count() or 1
+    jobs = [(p, min_chars) for p in pages]
+    if workers == 1 or len(pages) < _POOL_MIN_PAGES:
+        return [_extract_or_error(j) for j in jobs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_extract_or_error, jobs, chunksize=8))
+
+
+def as_dict(e: Extracted) -> dict[str, Any]:
+    return {
+        "url": e.url,
+        "title": e.title,
+        "author": e.author,
+        "published_at": e.published_at,
+        "language": e.language,
+        "site_name": e.site_name,
+        "text": e.text,
+    }

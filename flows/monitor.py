@@ -1,0 +1,156 @@
+"""The Prefect flow: poll feeds → fetch pages → extract → deduplicate → tag topics → load.
+
+Tasks are coarse (one per feed poll, one per batch stage): a task per article would swamp the
+Prefect server. The stages themselves are plain functions in flows.pipeline.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows import pipeline as p
+from flows import warehouse as wh
+from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
+from flows.extract import Extracted, Page
+from flows.feeds import FeedCursor, FeedPoll
+from flows.report import run_summary_markdown
+from flows.topics import TopicMatcher
+
+_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def _open(settings: Settings):  # noqa: ANN202 - a context manager
+    return wh.connect(
+        settings.warehouse.path,
+        retries=settings.warehouse.busy_retries,
+        wait=settings.warehouse.busy_wait,
+    )
+
+
+@task(name="sync-seeds", **_TASK)
+def sync_seeds(settings: Settings, run_id: str) -> dict[str, FeedCursor]:
+    """Record the run, load new or changed seeds, and read the feed cursors."""
+    with _open(settings) as con:
+        wh.start_run(con, run_id, flow_run.name, p.now())
+        seeds, written = p.sync_seeds(con, settings)
+        get_run_logger().info("seed corpus: %d seeds, %d (re)loaded", len(seeds), len(written))
+        return {url: FeedCursor(*c) for url, c in wh.feed_cursors(con).items()}
+
+
+@task(task_run_name="poll {feed.label}", retries=1, retry_delay_seconds=2, **_TASK)
+def poll_feed(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> FeedPoll:
+    result = p.poll(feed, cursor, net)
+    log = get_run_logger()
+    if result.status == "error":
+        log.warning("feed %s (%s) failed: %s: %s", feed.label, feed.url, result.error,
+                    result.detail)
+    else:
+        log.info("feed %s (%s): %s, %d entries", feed.label, feed.url, result.status,
+                 len(result.items))
+    return result
+
+
+@task(name="select-new-urls", **_TASK)
+def select_new(settings: Settings, polls: list[FeedPoll]) -> p.Plan:
+    with _open(settings) as con:
+        plan = p.plan(con, polls, settings)
+    get_run_logger().info(
+        "%d entries, %d new URLs, %d already ingested, %d failed before and not retried",
+        plan.items_seen, len(plan.work), len(plan.known_links), plan.skipped_failed,
+    )
+    return plan
+
+
+@task(task_run_name="fetch-pages-{n}", **_TASK)
+def fetch_pages(n: int, work: list[p.Work], net: NetworkSettings) -> tuple[list[Page], list[p.Failure]]:
+    pages, failures = p.fetch_pages(work, net)
+    log = get_run_logger()
+    for f in failures:
+        log.warning("page %s failed: %s: %s", f.url, f.reason, f.detail)
+    log.info("batch %d: fetched %d of %d pages", n, len(pages), len(work))
+    return pages, failures
+
+
+@task(task_run_name="extract-{n}", **_TASK)
+def extract_articles(n: int, pages: list[Page], settings: Settings) -> tuple[list[Extracted], list[p.Failure]]:
+    articles, failures = p.extract(pages, settings)
+    log = get_run_logger()
+    for f in failures:
+        log.warning("no article at %s: %s", f.url, f.detail)
+    log.info("batch %d: %d articles extracted from %d pages", n, len(articles), len(pages))
+    return articles, failures
+
+
+@task(task_run_name="dedup-and-load-{n}", **_TASK)
+def dedup_and_load(
+    n: int,
+    settings: Settings,
+    run_id: str,
+    work: list[p.Work],
+    articles: list[Extracted],
+    failures: list[p.Failure],
+    known_links: list[tuple[str, Any]],
+    polls: list[FeedPoll] | None,
+    plan: p.Plan,
+) -> dict[str, int]:
+    """Deduplicate against seeds, history and the batch, tag topics, and load — one transaction.
+
+    The feed cursors ride with the last batch, so a crash before it refetches the feeds and
+    skips what was loaded.
+    """
+    with _open(settings) as con:
+        articles, links = p.merge_redirects(con, articles, settings)
+        verdicts, docs = p.deduplicate(con, articles, settings)
+        batch = p.build_load(run_id, work, articles, verdicts, docs, failures,
+                             [*known_links, *links], TopicMatcher(settings.topics))
+        if polls is not None:
+            p.add_polls(batch, run_id, polls, plan)
+        wh.load(con, run_id, batch)
+    get_run_logger().info("batch %d loaded: %s", n, batch.counts)
+    return batch.counts
+
+
+@flow(name="corpus-monitor", log_prints=True)
+def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
+    """One monitoring run over every configured feed."""
+    settings = load_settings(config, db)
+    run_id = str(flow_run.id or uuid.uuid4())
+    with wh.run_lock(settings.warehouse.path):
+        try:
+            cursors = sync_seeds(settings, run_id)
+            polls = [
+                poll_feed.submit(f, cursors.get(f.url, FeedCursor()), settings.network)
+                for f in settings.feeds
+            ]
+            results = [f.result() for f in polls]
+            plan = select_new(settings, results)
+            size = settings.pipeline.batch_size
+            batches = [plan.work[i : i + size] for i in range(0, len(plan.work), size)] or [[]]
+            for n, work in enumerate(batches, start=1):
+                pages, page_failures = fetch_pages(n, work, settings.network)
+                articles, extract_failures = extract_articles(n, pages, settings)
+                last = n == len(batches)
+                dedup_and_load(
+                    n, settings, run_id, work, articles, [*page_failures, *extract_failures],
+                    plan.known_links if n == 1 else [], results if last else None, plan,
+                )
+        except BaseException as e:
+            with _open(settings) as con:
+                wh.finish_run(con, run_id, "failed", p.now(), f"{type(e).__name__}: {e}")
+            raise
+        with _open(settings) as con:
+            summary = wh.finish_run(con, run_id, "completed", p.now())
+            summary["failures"] = wh.run_failures(con, run_id)
+            new_articles = wh.run_articles(con, run_id)
+    create_markdown_artifact(run_summary_markdown(summary), key="corpus-monitor-run-summary",
+                             description="What this run found")
+    if new_articles:
+        create_table_artifact(new_articles, key="corpus-monitor-new-articles",
+                              description="Articles first seen in this run")
+    return summary

@@ -1,0 +1,269 @@
+"""The pipeline's stages as plain functions: the Prefect flow (flows.monitor) only composes them.
+
+Each stage takes data in and gives data out; the ones that touch the warehouse take an open
+connection. They run the same under Prefect, in a test or in a benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from flows import warehouse as wh
+from flows.config import FeedSettings, NetworkSettings, Settings
+from flows.dedup import Doc, MinHasher, Verdict, content_hash, decide
+from flows.errors import FetchError
+from flows.extract import Extracted, Page, extract_pages
+from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
+from flows.fetch import Fetcher
+from flows.seeds import Seed, load_seeds
+from flows.topics import TopicMatcher
+from flows.urls import article_id, canonical_url
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A feed or page that failed: where, at which stage, why (a documented reason code)."""
+
+    url: str
+    feed_url: str | None
+    stage: str  # feed | page | robots | extract
+    reason: str
+    detail: str
+
+
+@dataclass
+class Work:
+    """A new canonical URL to fetch, and every feed entry that pointed at it."""
+
+    url: str
+    items: list[FeedItem]
+
+
+@dataclass
+class Plan:
+    """What the polls amount to: new URLs to fetch and links to articles already known."""
+
+    work: list[Work] = field(default_factory=list)
+    known_links: list[tuple[str, FeedItem]] = field(default_factory=list)  # (article_id, item)
+    skipped_failed: int = 0
+    items_seen: int = 0
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- seeds ---------------------------------------------------------------------------------
+
+
+def sync_seeds(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list[Seed], list[str]]:
+    """Load the seed folder and write new or changed seeds (text + dedup index) to the warehouse."""
+    seeds = load_seeds(settings.seeds.path)
+    hasher = MinHasher(settings.dedup)
+    at = now()
+    index = wh.LoadBatch()
+    rows = []
+    for s in seeds:
+        shingles = hasher.shingles(s.text)
+        sig = hasher.signature(shingles)
+        chash = content_hash(s.text)
+        wh.signature_rows(s.doc_id, chash, s.doc_id, at, sig, hasher.band_keys(sig), index)
+        rows.append(
+            {"seed_id": s.seed_id, "title": s.title, "language": s.language, "origin": s.origin,
+             "text": s.text, "content_hash": chash, "file_sha256": s.file_sha256, "loaded_at": at}
+        )
+    return seeds, wh.sync_seeds(con, rows, index)
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+
+def poll(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> FeedPoll:
+    """Poll one feed (conditional GET + feedparser). Feed problems come back as the status."""
+
+    async def go() -> FeedPoll:
+        async with Fetcher(net) as f:
+            return await poll_feed(f, feed.url, feed.label, cursor, net.max_feed_bytes)
+
+    return asyncio.run(go())
+
+
+def plan(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll], settings: Settings) -> Plan:
+    """Group feed entries by canonical URL and keep the ones not ingested (or worth retrying)."""
+    by_url: dict[str, list[FeedItem]] = {}
+    out = Plan()
+    for p in polls:
+        out.items_seen += len(p.items)
+        for item in p.items:
+            by_url.setdefault(item.url, []).append(item)
+    known = wh.known_urls(con, list(by_url), settings.pipeline.retry_failed_pages)
+    for url, items in by_url.items():
+        if url not in known:
+            out.work.append(Work(url, items))
+        elif (aid := known[url]) is not None:
+            out.known_links.extend((aid, it) for it in items)
+        else:
+            out.skipped_failed += 1
+    return out
+
+
+def new_item_counts(polls: Sequence[FeedPoll], plan: Plan) -> dict[str, int]:
+    new_urls = {w.url for w in plan.work}
+    return {p.feed_url: sum(1 for it in p.items if it.url in new_urls) for p in polls}
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def fetch_pages(work: Sequence[Work], net: NetworkSettings) -> tuple[list[Page], list[Failure]]:
+    """Fetch the batch's pages concurrently (per-host limits, caps, timeouts in Fetcher)."""
+
+    async def one(f: Fetcher, w: Work) -> Page | Failure:
+        item = w.items[0]
+        try:
+            resp = await f.get(item.entry_url, expect="html", max_bytes=net.max_page_bytes)
+        except FetchError as e:
+            return Failure(w.url, item.feed_url, "page", e.reason, e.detail)
+        return Page(canonical_url(resp.url), resp.body, resp.charset, item)
+
+    async def go() -> list[Page | Failure]:
+        async with Fetcher(net) as f:
+            return await asyncio.gather(*(one(f, w) for w in work))
+
+    results = asyncio.run(go()) if work else []
+    return [r for r in results if isinstance(r, Page)], [
+        r for r in results if isinstance(r, Failure)
+    ]
+
+
+def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted], list[Failure]]:
+    results = extract_pages(
+        list(pages),
+        min_chars=settings.pipeline.min_text_chars,
+        workers=settings.pipeline.extract_workers,
+    )
+    articles, failures = [], []
+    for page, r in zip(pages, results, strict=True):
+        if isinstance(r, FetchError):
+            failures.append(Failure(page.url, page.item.feed_url, "extract", r.reason, r.detail))
+        else:
+            articles.append(r)
+    return articles, failures
+
+
+# --- dedup, topics, load ---------------------------------------------------------------------
+
+
+def merge_redirects(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Extracted], settings: Settings
+) -> tuple[list[Extracted], list[tuple[str, FeedItem]]]:
+    """One article per final URL: redirects that land on a URL already known (in the warehouse or
+    earlier in this batch) become feed links to that article instead of new articles."""
+    finals = [a.url for a in articles]
+    known = wh.known_urls(con, finals, settings.pipeline.retry_failed_pages)
+    kept: dict[str, Extracted] = {}
+    links: list[tuple[str, FeedItem]] = []
+    for a in sorted(articles, key=lambda a: (a.url, a.item.url)):
+        if known.get(a.url):
+            links.append((str(known[a.url]), a.item))
+        elif a.url in kept:
+            links.append((article_id(a.url), a.item))
+        else:
+            kept[a.url] = a
+    return list(kept.values()), links
+
+
+def deduplicate(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Extracted], settings: Settings
+) -> tuple[dict[str, Verdict], dict[str, Doc]]:
+    docs = [Doc(article_id(a.url), a.text, a.published_at, a.url) for a in articles]
+    verdicts = decide(docs, MinHasher(settings.dedup), wh.DedupIndex(con), settings.dedup.threshold)
+    return verdicts, {d.doc_id: d for d in docs}
+
+
+def build_load(
+    run_id: str,
+    work: Sequence[Work],
+    articles: Sequence[Extracted],
+    verdicts: dict[str, Verdict],
+    docs: dict[str, Doc],
+    failures: Sequence[Failure],
+    links: Sequence[tuple[str, FeedItem]],
+    topics: TopicMatcher,
+) -> wh.LoadBatch:
+    """Rows for one transaction: articles, their feeds, topics, dedup index, seen URLs, errors."""
+    at = now()
+    batch = wh.LoadBatch()
+    all_links = list(links)
+    seen: dict[str, dict] = {}
+    items_by_url = {w.url: w.items for w in work}
+    for a in articles:
+        aid = article_id(a.url)
+        v, d = verdicts[aid], docs[aid]
+        batch.add(
+            "articles", article_id=aid, url=a.url, title=a.title, author=a.author,
+            published_at=a.published_at, language=a.language, site_name=a.site_name, text=a.text,
+            feed_url=a.item.feed_url, first_seen_at=at, run_id=run_id,
+            content_hash=d.content_hash, dedup_status=v.status, duplicate_of=v.duplicate_of,
+            similarity=v.similarity,
+        )
+        batch.count("articles_new")
+        batch.count({"unique": "unique_articles", "exact_duplicate": "exact_duplicates",
+                     "near_duplicate": "near_duplicates"}[v.status])
+        wh.signature_rows(aid, d.content_hash, v.root_id, at, d.signature, d.band_keys, batch)
+        all_links.extend((aid, item) for item in items_by_url.get(a.item.url, [a.item]))
+        seen[a.url] = dict(url=a.url, article_id=aid, status="article", last_reason=None, at=at)
+        for item in items_by_url.get(a.item.url, [a.item]):
+            seen[item.url] = dict(url=item.url, article_id=aid, status="article",
+                                  last_reason=None, at=at)
+        hits = topics.match(f"{a.title or ''}\n{a.text}")
+        for topic, n in hits.mentions.items():
+            batch.add("article_topics", article_id=aid, topic=topic, mentions=n)
+        for (ta, tb), n in hits.pairs.items():
+            batch.add("article_topic_pairs", article_id=aid, topic_a=ta, topic_b=tb,
+                      sentences_together=n)
+    linked: set[tuple[str, str]] = set()
+    for aid, item in all_links:
+        if (aid, item.feed_url) in linked:
+            continue
+        linked.add((aid, item.feed_url))
+        batch.add("article_feeds", article_id=aid, feed_url=item.feed_url,
+                  entry_url=item.entry_url, seen_at=at)
+        seen.setdefault(item.url, dict(url=item.url, article_id=aid, status="article",
+                                       last_reason=None, at=at))
+    for f in failures:
+        batch.add("fetch_errors", run_id=run_id, url=f.url, feed_url=f.feed_url, stage=f.stage,
+                  reason=f.reason, detail=f.detail, at=at)
+        if f.stage != "feed":
+            seen[f.url] = dict(url=f.url, article_id=None, status="failed", last_reason=f.reason,
+                               at=at)
+            batch.count("page_failures" if f.stage == "page" else "extract_failures")
+    batch.rows["seen_urls"] = list(seen.values())
+    batch.count("pages_fetched", sum(1 for f in failures if f.stage == "extract") + len(articles))
+    return batch
+
+
+def add_polls(batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan: Plan) -> None:
+    """Feed cursors and poll rows go in the run's last batch, with the articles they led to."""
+    new_items = new_item_counts(polls, plan)
+    batch.count("items_seen", plan.items_seen)
+    batch.count("new_urls", len(plan.work))
+    for p in polls:
+        batch.add(
+            "feed_polls", run_id=run_id, feed_url=p.feed_url, feed_name=p.feed_name,
+            polled_at=p.polled_at, status=p.status, http_status=p.http_status,
+            items=len(p.items), new_items=new_items.get(p.feed_url, 0), error=p.error,
+            detail=p.detail, seconds=p.seconds, etag=p.cursor.etag,
+            last_modified=p.cursor.last_modified,
+        )
+        if p.status == "error":
+            batch.add("fetch_errors", run_id=run_id, url=p.feed_url, feed_url=p.feed_url,
+                      stage="feed", reason=p.error or "network", detail=p.detail, at=p.polled_at)
+    batch.count("feeds_polled", len(polls))
+    batch.count("feeds_not_modified", sum(p.status == "not_modified" for p in polls))
+    batch.count("feeds_failed", sum(p.status == "error" for p in polls))

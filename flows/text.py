@@ -1,0 +1,97 @@
+"""Text cleaning shared by seeds and extracted articles, and the normal form used to compare them.
+
+Two levels:
+- :func:`clean_text` keeps the text readable (what lands in ``articles.text``): line breaks
+  unified, blank runs collapsed, a title repeated at the top dropped, scraped tails cut.
+- :func:`normalise` is what dedup compares: NFKC, case-folded, quote marks, dashes and
+  whitespace folded, so the same text typed differently is the same text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# A line that starts the junk scrapers append after an article: link lists, "more" teasers,
+# ad-network markers. Matched on whole lines, case-insensitively.
+_TAIL_MARKER = re.compile(
+    r"""^\s*(?:
+        source\s+link | source:\s*link | original\s+source
+      | more\s+to\s+explor\w* | read\s+more(?:\s+(?:here|at|on)\b.*)? | continue\s+reading\b.*
+      | related(?:\s+(?:articles?|stories|posts|news|content|reading))?
+      | (?:you\s+)?(?:may|might)\s+also\s+like | recommended(?:\s+for\s+you)?
+      | advertisement | sponsored(?:\s+content)? | share\s+this(?:\s+article|\s+story)?
+      | \[ad_?\d*\].*
+    )\s*:?\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_AD_TOKEN = re.compile(r"\[/?ad_?\d*\]", re.IGNORECASE)
+# A tail is only cut from the last part of a text, so an article that mentions "Related" in
+# its first paragraphs is never truncated.
+_TAIL_MIN_FRACTION = 0.5
+
+
+def clean_text(text: str) -> str:
+    """Readable, trimmed article text (see module doc). Idempotent."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    lines = [ln.strip() for ln in text.split("\n")]
+    lines = _cut_tail(lines)
+    lines = [_AD_TOKEN.sub("", ln).strip() for ln in lines]
+    # Drop a line repeated right after itself (a title printed twice by a scraper).
+    kept: list[str] = []
+    for ln in lines:
+        if ln and kept and ln == _last_nonblank(kept):
+            continue
+        kept.append(ln)
+    out = "\n".join(kept)
+    out = re.sub(r"[ \t]+", " ", out)
+    out = re.sub(r"\n{3,}", "\n\n", out)
+    return out.strip()
+
+
+def _last_nonblank(lines: list[str]) -> str | None:
+    for ln in reversed(lines):
+        if ln:
+            return ln
+    return None
+
+
+def _cut_tail(lines: list[str]) -> list[str]:
+    total = sum(len(ln) for ln in lines) or 1
+    seen = 0
+    for i, ln in enumerate(lines):
+        if seen / total >= _TAIL_MIN_FRACTION and _TAIL_MARKER.match(ln):
+            return lines[:i]
+        seen += len(ln)
+    return lines
+
+
+def split_title(text: str) -> tuple[str | None, str]:
+    """For a plain-text document: a short first line that is not a sentence is its title."""
+    cleaned = clean_text(text)
+    first, sep, rest = cleaned.partition("\n")
+    first = first.strip()
+    if sep and rest.strip() and 0 < len(first) <= 200 and not first.endswith((".", "!", "?", ":")):
+        return first, clean_text(rest)
+    return None, cleaned
+
+
+_QUOTES = str.maketrans(
+    {
+        **{c: "'" for c in "‘’‚‛`´′ʼ"},
+        **{c: '"' for c in "“”„‟″«»〝〞"},
+        **{c: "-" for c in "‐‑‒–—―−"},
+    }
+)
+_WORD = re.compile(r"\w+(?:'\w+)*")
+
+
+def normalise(text: str) -> str:
+    """The comparison form: NFKC, case-folded, quotes/dashes/whitespace folded."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    """Words of the comparison form; punctuation and quote marks do not count."""
+    return _WORD.findall(normalise(text))

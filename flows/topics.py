@@ -1,0 +1,62 @@
+"""Topic tags computed at load time: mentions per topic and topics meeting in one sentence.
+
+Terms match on word boundaries, never as substrings (``Musk`` does not match ``Muskeln`` or
+``elonmusk``), with an optional possessive (``Russia's``). A term written with a capital letter
+matches case-sensitively when it is short (≤ 3 letters, like ``US``), so ``us`` is not a country.
+Overlapping terms count once: ``Elon Musk`` is one mention of musk, not two.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import combinations
+
+_SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
+
+
+@dataclass(frozen=True)
+class TopicHits:
+    mentions: dict[str, int]
+    pairs: dict[tuple[str, str], int]  # (topic_a, topic_b) with a < b -> sentences with both
+
+
+class TopicMatcher:
+    def __init__(self, topics: dict[str, list[str]]) -> None:
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        for topic, terms in topics.items():
+            folded = sorted({t for t in terms if not _case_sensitive(t)}, key=len, reverse=True)
+            exact = sorted({t for t in terms if _case_sensitive(t)}, key=len, reverse=True)
+            parts = []
+            if folded:
+                parts.append("(?i:" + "|".join(_term(t) for t in folded) + ")")
+            if exact:
+                parts.append("(?:" + "|".join(_term(t) for t in exact) + ")")
+            self._patterns[topic] = re.compile(
+                r"(?<![\w.])(?:" + "|".join(parts) + r")(?:['’]s)?(?!\w)"
+            )
+
+    def match(self, text: str) -> TopicHits:
+        mentions = {}
+        for topic, pattern in self._patterns.items():
+            n = len(pattern.findall(text))
+            if n:
+                mentions[topic] = n
+        pairs: dict[tuple[str, str], int] = {}
+        if len(mentions) > 1:
+            for a, b in combinations(sorted(mentions), 2):
+                pairs[(a, b)] = 0
+            for sentence in _SENTENCE.split(text):
+                present = sorted(t for t in mentions if self._patterns[t].search(sentence))
+                for a, b in combinations(present, 2):
+                    pairs[(a, b)] += 1
+        return TopicHits(mentions, pairs)
+
+
+def _case_sensitive(term: str) -> bool:
+    letters = [c for c in term if c.isalpha()]
+    return len(letters) <= 3 and any(c.isupper() for c in letters)
+
+
+def _term(term: str) -> str:
+    return r"\s+".join(re.escape(w) for w in term.split())

@@ -1,0 +1,466 @@
+"""DuckDB: schema and migrations, short transactions, bulk Arrow loads, pipeline state.
+
+The warehouse is the only state: feed cursors, seen URLs and the dedup index are written in
+the same transaction as the articles they describe, so a crash between two batches loses
+nothing and a rerun doubles nothing. DuckDB lets one process hold the file; connections are
+held briefly and a busy file is retried, then reported as :class:`WarehouseBusy`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from flows.dedup import Stored
+from flows.errors import WarehouseBusy, WarehouseError
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+SCHEMA_VERSION = 1
+TRANSIENT_REASONS = ("timeout", "refused", "dns", "network", "http_429", "http_5")
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The first row of a query, reading the result to its end (DuckDB 2 refuses new work on a
+    connection while a result is only partly fetched)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def _is_lock_error(e: Exception) -> bool:
+    return "lock" in str(e).lower()
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, retries: int = 5, wait: float = 2.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, migrating it on first use; retry while another process holds it."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise WarehouseError(f"{path}: no warehouse here yet (run the pipeline first)")
+    attempt = 0
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            if not _is_lock_error(e):
+                raise WarehouseError(f"{path}: {e}") from None
+            if attempt >= retries:
+                raise WarehouseBusy(
+                    f"{path} is in use by another process (a running flow?); "
+                    f"gave up after {retries} retries"
+                ) from None
+            attempt += 1
+            time.sleep(wait)
+        except duckdb.Error as e:
+            raise WarehouseError(f"{path}: cannot open as a DuckDB file: {e}") from None
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            migrate(con, path)
+        yield con
+    finally:
+        con.close()
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = _one(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'"
+    )
+    if not exists or not exists[0]:
+        return 0
+    row = _one(con, "SELECT max(version) FROM schema_info")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Create the schema on a new file; apply warehouse/migrations/NNN_*.sql to an older one."""
+    current = schema_version(con)
+    if current == SCHEMA_VERSION:
+        return
+    if current > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"{path} has schema version {current}, newer than this corpus-monitor "
+            f"({SCHEMA_VERSION}): upgrade corpus-monitor"
+        )
+    con.execute("BEGIN")
+    try:
+        if current == 0:
+            con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
+        else:
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                (script,) = sorted((SQL_DIR / "migrations").glob(f"{version:03d}_*.sql"))
+                con.execute(script.read_text(encoding="utf-8"))
+        for view in sorted((SQL_DIR / "views").glob("*.sql")):
+            con.execute(view.read_text(encoding="utf-8"))
+        con.execute("INSERT INTO schema_info (version) VALUES (?)", [SCHEMA_VERSION])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def run_lock(db_path: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """One pipeline run per warehouse at a time (an advisory lock file beside the DuckDB file).
+
+    Waits up to ``wait`` seconds, then raises WarehouseBusy.
+    """
+    lock_path = Path(f"{db_path}.run.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"another corpus-monitor run is using {db_path}; this run is skipped"
+                    ) from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _in(con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[Any], typ: pa.DataType) -> None:
+    con.register(name, pa.table({column: pa.array(list(values), type=typ)}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads the pipeline needs before it loads.
+
+
+def feed_cursors(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str | None]]:
+    return {
+        url: (etag, lm)
+        for url, etag, lm in con.execute("SELECT url, etag, last_modified FROM feeds").fetchall()
+    }
+
+
+def known_urls(
+    con: duckdb.DuckDBPyConnection, urls: Sequence[str], max_attempts: int
+) -> dict[str, str | None]:
+    """Which of ``urls`` need no fetch: url -> article_id (None for a failure not to retry)."""
+    if not urls:
+        return {}
+    _in(con, "probe_urls", "url", urls, pa.string())
+    transient = " OR ".join(f"starts_with(s.last_reason, '{r}')" for r in TRANSIENT_REASONS)
+    rows = con.execute(
+        f"""
+        SELECT s.url, s.article_id FROM seen_urls s JOIN probe_urls p USING (url)
+        WHERE s.status = 'article' OR NOT ({transient}) OR s.attempts >= ?
+        """,
+        [max_attempts],
+    ).fetchall()
+    con.unregister("probe_urls")
+    return dict(rows)
+
+
+class DedupIndex:
+    """The dedup history read from the warehouse (implements flows.dedup.History)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def by_hash(self, hashes: Sequence[str]) -> dict[str, str]:
+        if not hashes:
+            return {}
+        _in(self.con, "probe_hashes", "content_hash", hashes, pa.string())
+        rows = self.con.execute(
+            """
+            SELECT s.content_hash, arg_min(s.doc_id, (NOT starts_with(s.doc_id, 'seed:'), s.first_seen_at))
+            FROM dedup_signatures s JOIN probe_hashes USING (content_hash) GROUP BY 1
+            """
+        ).fetchall()
+        self.con.unregister("probe_hashes")
+        return dict(rows)
+
+    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        if not keys:
+            return {}
+        self.con.register(
+            "probe_bands",
+            pa.table(
+                {
+                    "band": pa.array([k[0] for k in keys], pa.uint16()),
+                    "band_key": pa.array([k[1] for k in keys], pa.int64()),
+                }
+            ),
+        )
+        rows = self.con.execute(
+            "SELECT b.band, b.band_key, list(b.doc_id) FROM dedup_bands b "
+            "JOIN probe_bands USING (band, band_key) GROUP BY 1, 2"
+        ).fetchall()
+        self.con.unregister("probe_bands")
+        return {(int(b), int(k)): list(ids) for b, k, ids in rows}
+
+    def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
+        ids = list(doc_ids)
+        if not ids:
+            return {}
+        _in(self.con, "probe_docs", "doc_id", ids, pa.string())
+        rows = self.con.execute(
+            """
+            SELECT s.doc_id, s.root_id, s.first_seen_at, coalesce(a.text, sd.text)
+            FROM dedup_signatures s JOIN probe_docs USING (doc_id)
+            LEFT JOIN articles a ON a.article_id = s.doc_id
+            LEFT JOIN seeds sd ON 'seed:' || sd.seed_id = s.doc_id
+            """
+        ).fetchall()
+        self.con.unregister("probe_docs")
+        return {r[0]: Stored(r[0], r[1], r[2], r[3]) for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes: one transaction per batch, bulk through Arrow.
+
+_SCHEMAS: dict[str, pa.Schema] = {
+    "articles": pa.schema(
+        [
+            ("article_id", pa.string()), ("url", pa.string()), ("title", pa.string()),
+            ("author", pa.string()), ("published_at", pa.timestamp("us", tz="UTC")),
+            ("language", pa.string()), ("site_name", pa.string()), ("text", pa.string()),
+            ("feed_url", pa.string()), ("first_seen_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()), ("content_hash", pa.string()), ("dedup_status", pa.string()),
+            ("duplicate_of", pa.string()), ("similarity", pa.float64()),
+        ]
+    ),
+    "article_feeds": pa.schema(
+        [("article_id", pa.string()), ("feed_url", pa.string()), ("entry_url", pa.string()),
+         ("seen_at", pa.timestamp("us", tz="UTC"))]
+    ),
+    "seen_urls": pa.schema(
+        [("url", pa.string()), ("article_id", pa.string()), ("status", pa.string()),
+         ("last_reason", pa.string()), ("at", pa.timestamp("us", tz="UTC"))]
+    ),
+    "fetch_errors": pa.schema(
+        [("run_id", pa.string()), ("url", pa.string()), ("feed_url", pa.string()),
+         ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+         ("at", pa.timestamp("us", tz="UTC"))]
+    ),
+    "article_topics": pa.schema(
+        [("article_id", pa.string()), ("topic", pa.string()), ("mentions", pa.int32())]
+    ),
+    "article_topic_pairs": pa.schema(
+        [("article_id", pa.string()), ("topic_a", pa.string()), ("topic_b", pa.string()),
+         ("sentences_together", pa.int32())]
+    ),
+    "dedup_signatures": pa.schema(
+        [("doc_id", pa.string()), ("content_hash", pa.string()), ("root_id", pa.string()),
+         ("first_seen_at", pa.timestamp("us", tz="UTC")), ("minhash", pa.binary())]
+    ),
+    "dedup_bands": pa.schema(
+        [("band", pa.uint16()), ("band_key", pa.int64()), ("doc_id", pa.string())]
+    ),
+    "feed_polls": pa.schema(
+        [("run_id", pa.string()), ("feed_url", pa.string()), ("feed_name", pa.string()),
+         ("polled_at", pa.timestamp("us", tz="UTC")), ("status", pa.string()),
+         ("http_status", pa.int32()), ("items", pa.int32()), ("new_items", pa.int32()),
+         ("error", pa.string()), ("detail", pa.string()), ("seconds", pa.float64()),
+         ("etag", pa.string()), ("last_modified", pa.string())]
+    ),
+}
+
+# How each staged table lands: plain inserts, or upserts where a rerun may meet a row again.
+_LOAD_SQL: dict[str, str] = {
+    "articles": "INSERT INTO articles BY NAME SELECT * FROM stage_articles ON CONFLICT DO NOTHING",
+    "article_feeds": "INSERT INTO article_feeds BY NAME SELECT * FROM stage_article_feeds "
+    "ON CONFLICT DO NOTHING",
+    "seen_urls": """
+        INSERT INTO seen_urls
+        SELECT url, article_id, status, 1, last_reason, "at", "at" FROM stage_seen_urls
+        ON CONFLICT (url) DO UPDATE SET
+            article_id = excluded.article_id, status = excluded.status,
+            attempts = seen_urls.attempts + 1, last_reason = excluded.last_reason,
+            last_attempt_at = excluded.last_attempt_at""",
+    "fetch_errors": "INSERT INTO fetch_errors BY NAME SELECT * FROM stage_fetch_errors",
+    "article_topics": "INSERT INTO article_topics BY NAME SELECT * FROM stage_article_topics "
+    "ON CONFLICT DO NOTHING",
+    "article_topic_pairs": "INSERT INTO article_topic_pairs BY NAME "
+    "SELECT * FROM stage_article_topic_pairs ON CONFLICT DO NOTHING",
+    "dedup_signatures": "INSERT INTO dedup_signatures BY NAME SELECT * FROM stage_dedup_signatures "
+    "ON CONFLICT DO NOTHING",
+    "dedup_bands": "INSERT INTO dedup_bands BY NAME SELECT * FROM stage_dedup_bands",
+    "feed_polls": """
+        INSERT INTO feed_polls BY NAME
+        SELECT run_id, feed_url, polled_at, status, http_status, items, new_items, error, detail,
+               seconds
+        FROM stage_feed_polls ON CONFLICT DO NOTHING;
+        INSERT INTO feeds (url, name, etag, last_modified, state, last_status, last_error,
+                           last_polled_at, last_success_at, consecutive_failures)
+        SELECT feed_url, feed_name, etag, last_modified,
+               'ok', status, error, polled_at,
+               CASE WHEN status = 'error' THEN NULL ELSE polled_at END,
+               CASE WHEN status = 'error' THEN 1 ELSE 0 END
+        FROM stage_feed_polls
+        ON CONFLICT (url) DO UPDATE SET
+            name = excluded.name,
+            etag = CASE WHEN excluded.last_status = 'ok' THEN excluded.etag ELSE feeds.etag END,
+            last_modified = CASE WHEN excluded.last_status = 'ok'
+                                 THEN excluded.last_modified ELSE feeds.last_modified END,
+            consecutive_failures = CASE WHEN excluded.last_status = 'error'
+                                        THEN feeds.consecutive_failures + 1 ELSE 0 END,
+            state = CASE WHEN excluded.last_status <> 'error' THEN 'ok'
+                         WHEN feeds.consecutive_failures + 1 >= 3 THEN 'failing'
+                         ELSE 'ok' END,
+            last_status = excluded.last_status, last_error = excluded.last_error,
+            last_polled_at = excluded.last_polled_at,
+            last_success_at = coalesce(excluded.last_success_at, feeds.last_success_at)""",
+}
+# Order matters only for readability; everything commits together.
+_LOAD_ORDER = list(_LOAD_SQL)
+
+
+@dataclass
+class LoadBatch:
+    """Rows for one transaction, by table (see _SCHEMAS), plus the run's counters to add."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in _SCHEMAS})
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, table: str, **row: Any) -> None:
+        self.rows[table].append(row)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+
+def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
+    """Write a batch and the run's counters in one transaction, through staged Arrow tables."""
+    con.execute("BEGIN")
+    try:
+        for table in _LOAD_ORDER:
+            rows = batch.rows[table]
+            if not rows:
+                continue
+            con.register(f"stage_{table}", pa.Table.from_pylist(rows, schema=_SCHEMAS[table]))
+            con.execute(_LOAD_SQL[table])
+            con.unregister(f"stage_{table}")
+        if batch.counts:
+            sets = ", ".join(f"{k} = {k} + ?" for k in batch.counts)
+            con.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*batch.counts.values(), run_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def signature_rows(doc_id: str, content_hash: str, root_id: str, first_seen_at: datetime,
+                   signature: np.ndarray, band_keys: np.ndarray, batch: LoadBatch) -> None:
+    batch.add("dedup_signatures", doc_id=doc_id, content_hash=content_hash, root_id=root_id,
+              first_seen_at=first_seen_at, minhash=signature.astype("<u4").tobytes())
+    for band, key in enumerate(band_keys):
+        batch.add("dedup_bands", band=band, band_key=int(key), doc_id=doc_id)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at: datetime) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, flow_run_name, started_at, status) VALUES (?, ?, ?, 'running') "
+        "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
+        [run_id, name, at],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, at: datetime,
+               error: str | None = None) -> dict[str, Any]:
+    con.execute(
+        "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
+        [status, at, error, run_id],
+    )
+    cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    cols = [d[0] for d in cur.description]
+    row = next(iter(cur.fetchall()), None)
+    return dict(zip(cols, row, strict=True)) if row else {}
+
+
+def sync_seeds(con: duckdb.DuckDBPyConnection, seeds: Sequence[dict[str, Any]],
+               index_rows: LoadBatch) -> list[str]:
+    """Insert new and changed seeds (by file hash) with their dedup rows; one transaction.
+
+    ``index_rows`` holds dedup_signatures/dedup_bands rows for every seed; only the rows of
+    seeds that changed are written. Returns the ids written.
+    """
+    existing = dict(con.execute("SELECT seed_id, file_sha256 FROM seeds").fetchall())
+    changed = [s for s in seeds if existing.get(s["seed_id"]) != s["file_sha256"]]
+    if not changed:
+        return []
+    ids = [s["seed_id"] for s in changed]
+    doc_ids = {f"seed:{i}" for i in ids}
+    batch = LoadBatch()
+    batch.rows["dedup_signatures"] = [
+        r for r in index_rows.rows["dedup_signatures"] if r["doc_id"] in doc_ids
+    ]
+    batch.rows["dedup_bands"] = [r for r in index_rows.rows["dedup_bands"] if r["doc_id"] in doc_ids]
+    con.execute("BEGIN")
+    try:
+        _in(con, "changed_seeds", "seed_id", ids, pa.string())
+        con.execute("DELETE FROM seeds WHERE seed_id IN (SELECT seed_id FROM changed_seeds)")
+        con.execute(
+            "DELETE FROM dedup_signatures WHERE doc_id IN "
+            "(SELECT 'seed:' || seed_id FROM changed_seeds)"
+        )
+        con.execute(
+            "DELETE FROM dedup_bands WHERE doc_id IN (SELECT 'seed:' || seed_id FROM changed_seeds)"
+        )
+        con.unregister("changed_seeds")
+        con.register(
+            "stage_seeds",
+            pa.Table.from_pylist(changed),
+        )
+        con.execute("INSERT INTO seeds BY NAME SELECT * FROM stage_seeds")
+        con.unregister("stage_seeds")
+        for table in ("dedup_signatures", "dedup_bands"):
+            con.register(f"stage_{table}", pa.Table.from_pylist(batch.rows[table], schema=_SCHEMAS[table]))
+            con.execute(_LOAD_SQL[table])
+            con.unregister(f"stage_{table}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return ids
+
+
+def run_failures(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    """Failures of a run counted by stage and reason, with one example URL each."""
+    cur = con.execute(
+        "SELECT stage, reason, count(*) AS n, min(url) AS example FROM fetch_errors "
+        "WHERE run_id = ? GROUP BY ALL ORDER BY stage, n DESC, reason",
+        [run_id],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def run_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    cur = con.execute(
+        """
+        SELECT a.title, a.url, a.site_name, strftime(a.published_at, '%Y-%m-%d %H:%M') AS published,
+               a.dedup_status, a.duplicate_of, a.similarity,
+               (SELECT string_agg(topic, ', ' ORDER BY topic) FROM article_topics t
+                WHERE t.article_id = a.article_id) AS topics
+        FROM articles a WHERE a.run_id = ? ORDER BY a.published_at DESC NULLS LAST, a.url
+        """,
+        [run_id],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
