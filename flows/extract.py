@@ -12,10 +12,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flows.errors import FetchError
 from flows.feeds import FeedItem
 from flows.text import clean_text
+from flows.urls import canonical_url
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,15 @@ def is_wall(text: str) -> bool:
     return walled / len(sentences) >= 0.5
 
 
+def _canonical_link(fetched: str, declared: str | None) -> str:
+    """The page's own <link rel=canonical> / og:url when it names the same host; else the URL
+    the page was fetched from. A page may not claim another site's article."""
+    if not declared or not declared.startswith(("http://", "https://")):
+        return fetched
+    declared = canonical_url(declared)
+    return declared if urlsplit(declared).netloc == urlsplit(fetched).netloc else fetched
+
+
 def extract_page(page: Page, min_chars: int = 0) -> Extracted:
     """Extract one page; raise FetchError('empty_extraction') when no article text is found."""
     import trafilatura  # imported here: a worker process pays for it once, the CLI never
@@ -144,7 +155,7 @@ def extract_page(page: Page, min_chars: int = 0) -> Extracted:
     assert doc is not None
     item = page.item
     return Extracted(
-        url=page.url,
+        url=_canonical_link(page.url, doc.url),
         title=(doc.title or "").strip() or item.title,
         author=(doc.author or "").strip() or item.author,
         published_at=_published(_page_date(doc.date), item.published_at),

@@ -89,15 +89,6 @@ def parse_feed(
             "content-location": feed_url,
         },
     )
-    if not parsed.entries:
-        if not parsed.get("version") and parsed.bozo:
-            head = body[:512].lstrip().lower()
-            if head.startswith((b"<!doctype html", b"<html")) or not head.startswith(b"<"):
-                raise FetchError("not_a_feed", f"{feed_url}: the response is not RSS or Atom")
-            raise FetchError(
-                "malformed_feed", f"{feed_url}: {parsed.get('bozo_exception', 'unreadable')}"
-            )
-        return [], None  # a valid feed with no entries
     items: list[FeedItem] = []
     seen: set[str] = set()
     for entry in parsed.entries:
@@ -118,6 +109,15 @@ def parse_feed(
                 published_at=_entry_time(entry),
                 summary=(entry.get("summary") or "").strip() or None,
             )
+        )
+    if not items and parsed.bozo:  # nothing usable came out of an ill-formed document
+        head = body[:512].lstrip().lower()
+        if not parsed.get("version") and (
+            head.startswith((b"<!doctype html", b"<html")) or not head.startswith(b"<")
+        ):
+            raise FetchError("not_a_feed", f"{feed_url}: the response is not RSS or Atom")
+        raise FetchError(
+            "malformed_feed", f"{feed_url}: {parsed.get('bozo_exception', 'unreadable')}"
         )
     warning = f"recovered from: {parsed.get('bozo_exception')}" if parsed.bozo else None
     return items, warning

@@ -55,6 +55,17 @@ class Request:
 Handler = Callable[[str, dict[str, str]], Answer]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up early (a capped or timed-out fetch) is not a server error.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class SiteServer:
     """``with SiteServer(folder) as site: site.url("/feeds/x.xml")``"""
 
@@ -78,7 +89,7 @@ class SiteServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
+        self._httpd = _QuietServer((host, port), _Handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -1,0 +1,94 @@
+"""Shared fixtures: an isolated Prefect home, a loopback copy of the demo site, config files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# Before Prefect is imported anywhere: its state goes to a throwaway folder, telemetry off.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="corpus-monitor-test-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+
+import pytest  # noqa: E402
+
+from flows.demo import SITE  # noqa: E402
+from flows.demo.server import SiteServer  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_FEEDS = ["meridian.xml", "northgate.atom", "baltic.xml", "topics-musk.xml"]
+
+
+@pytest.fixture(scope="session")
+def prefect() -> Iterator[None]:
+    """A real Prefect server for the session (about 10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[SiteServer]:
+    """The demo site copied to a temporary folder (tests may edit it) and served on loopback."""
+    root = tmp_path / "site"
+    shutil.copytree(SITE, root)
+    with SiteServer(root, slow_seconds=0.3) as server:
+        yield server
+
+
+@pytest.fixture
+def seeds_dir(tmp_path: Path) -> Path:
+    out = tmp_path / "seeds"
+    shutil.copytree(REPO / "seeds", out)
+    return out
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return str(v)
+
+
+def write_config(
+    path: Path,
+    *,
+    feeds: list[str],
+    db: Path,
+    seeds: Path,
+    network: dict[str, Any] | None = None,
+    pipeline: dict[str, Any] | None = None,
+) -> Path:
+    net = {"allow_private_addresses": True, "timeout_seconds": 5} | (network or {})
+    lines = [
+        "[warehouse]", f"path = {toml_value(str(db))}", "busy_retries = 1", 'busy_wait = "1s"',
+        "[seeds]", f"path = {toml_value(str(seeds))}",
+        "[network]", *(f"{k} = {toml_value(v)}" for k, v in net.items()),
+    ]
+    if pipeline:
+        lines += ["[pipeline]", *(f"{k} = {toml_value(v)}" for k, v in pipeline.items())]
+    for url in feeds:
+        lines += ["[[feeds]]", f"url = {toml_value(url)}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, site: SiteServer, seeds_dir: Path) -> Path:
+    return write_config(
+        tmp_path / "corpus-monitor.toml",
+        feeds=[site.url(f"/feeds/{f}") for f in DEMO_FEEDS],
+        db=tmp_path / "corpus.duckdb",
+        seeds=seeds_dir,
+    )

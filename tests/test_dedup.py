@@ -1,0 +1,123 @@
+"""Dedup verdicts against a real warehouse file: seeds, history and the batch itself."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows import warehouse as wh
+from flows.config import DedupSettings
+from flows.dedup import Doc, MinHasher, content_hash, decide, jaccard
+
+SETTINGS = DedupSettings()
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+VOCAB = (
+    "the council said on tuesday that grain exports through the port rose sharply while "
+    "officials in kyiv warned of new strikes on power plants and ministers met in brussels "
+    "to discuss sanctions budgets energy prices wheat shipping insurance drones factories"
+).split()
+
+
+def article(seed: int, n_words: int = 300) -> str:
+    rng = random.Random(seed)
+    sentences = []
+    while sum(len(s.split()) for s in sentences) < n_words:
+        sentences.append(" ".join(rng.choice(VOCAB) for _ in range(rng.randint(8, 18))).capitalize() + ".")
+    return "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
+
+
+def store(con, doc_id: str, text: str, root: str | None = None, at: datetime = T0) -> None:
+    h = MinHasher(SETTINGS)
+    sig = h.signature(h.shingles(text))
+    batch = wh.LoadBatch()
+    wh.signature_rows(doc_id, content_hash(text), root or doc_id, at, sig, h.band_keys(sig), batch)
+    if doc_id.startswith("seed:"):
+        con.execute(
+            "INSERT INTO seeds VALUES (?, NULL, NULL, NULL, ?, ?, 'x', ?)",
+            [doc_id[5:], text, content_hash(text), at],
+        )
+    else:
+        con.execute(
+            "INSERT INTO articles (article_id, url, text, feed_url, first_seen_at, run_id, content_hash, "
+            "dedup_status, duplicate_of) VALUES (?, ?, ?, 'f', ?, 'r', ?, ?, ?)",
+            [doc_id, f"https://x/{doc_id}", text, at, content_hash(text),
+             "unique" if root is None else "near_duplicate", root],
+        )
+    wh.load(con, "r", batch)
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    with wh.connect(tmp_path / "w.duckdb") as c:
+        c.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'running')")
+        yield c
+
+
+def run(con, docs: list[Doc]):
+    return decide(docs, MinHasher(SETTINGS), wh.DedupIndex(con), SETTINGS.threshold)
+
+
+def test_seed_copy_with_edits_points_at_seed(con) -> None:
+    seed = article(1)
+    store(con, "seed:s1", seed)
+    store(con, "a-old", article(2))
+    paragraphs = seed.split("\n\n")
+    copy = "Breaking: " + "\n\n".join(paragraphs[:-1]).replace(".", " .") + "\n\nSubscribe to our newsletter."
+    v = run(con, [Doc("new", copy, T0, "https://y/new")])["new"]
+    assert v.status == "near_duplicate"
+    assert v.duplicate_of == "seed:s1"
+    assert 0.6 <= v.similarity < 1.0
+
+
+def test_exact_copy_typed_differently(con) -> None:
+    text = article(3)
+    store(con, "orig", text)
+    retyped = text.upper().replace(" ", "  ")
+    v = run(con, [Doc("new", retyped, T0, "https://y/new")])["new"]
+    assert (v.status, v.duplicate_of, v.similarity) == ("exact_duplicate", "orig", 1.0)
+
+
+def test_different_articles_are_unique(con) -> None:
+    store(con, "seed:s1", article(10))
+    store(con, "a1", article(11))
+    verdicts = run(con, [Doc(f"n{i}", article(20 + i), T0, f"https://y/{i}") for i in range(5)])
+    assert {v.status for v in verdicts.values()} == {"unique"}
+
+
+def test_quoting_one_paragraph_is_not_a_duplicate(con) -> None:
+    base = article(30)
+    store(con, "a1", base)
+    quote = base.split("\n\n")[0]
+    other = article(31) + "\n\n" + quote
+    v = run(con, [Doc("n", other, T0, "https://y/n")])["n"]
+    assert v.status == "unique"
+
+
+def test_batch_original_is_earliest_published_not_arrival_order(con) -> None:
+    text = article(40)
+    later = Doc("b-later", text + "\n\nExtra line from the copy.", T0 + timedelta(hours=2), "https://a/1")
+    earlier = Doc("a-earlier", text, T0, "https://z/2")
+    for order in ([later, earlier], [earlier, later]):
+        verdicts = run(con, [Doc(d.doc_id, d.text, d.published_at, d.url) for d in order])
+        assert verdicts["a-earlier"].status == "unique"
+        assert verdicts["b-later"].duplicate_of == "a-earlier"
+
+
+def test_copy_of_a_copy_points_at_the_root(con) -> None:
+    text = article(50)
+    store(con, "root", text, at=T0)
+    store(con, "copy1", text + "\n\nSyndicated.", root="root", at=T0 + timedelta(days=1))
+    v = run(con, [Doc("copy2", text + "\n\nSyndicated. Again.", T0, "https://y/c2")])["copy2"]
+    assert v.duplicate_of == "root"
+
+
+def test_similarity_is_real_jaccard() -> None:
+    h = MinHasher(SETTINGS)
+    a = h.shingles("one two three four five six seven")
+    b = h.shingles("one two three four five six eight")
+    # 3 shingles each, 2 shared → 2 / 4
+    assert jaccard(a, b) == pytest.approx(0.5)

@@ -1,0 +1,30 @@
+from flows.config import DEFAULT_TOPICS
+from flows.topics import TopicMatcher
+
+M = TopicMatcher(DEFAULT_TOPICS)
+
+
+def test_word_boundaries_not_substrings() -> None:
+    hits = M.match("Muskeln und Muskatnuss; follow @elonmusk. Musk's plan. Elon Musk spoke.")
+    assert hits.mentions == {"musk": 2}  # "Musk's" and "Elon Musk" (once, not twice)
+
+
+def test_short_upper_case_terms_are_case_sensitive() -> None:
+    assert "united_states" not in M.match("Tell us what you think.").mentions
+    assert M.match("The US and the U.S. are one.").mentions["united_states"] == 2
+
+
+def test_possessives_and_aliases() -> None:
+    hits = M.match("Russia’s economy. The Kremlin said so. Russians in Moscow.")
+    assert hits.mentions["russia"] == 4
+
+
+def test_pairs_count_sentences_with_both() -> None:
+    text = "Musk spoke about Russia. Then Russia replied. Musk and the Kremlin met in Moscow."
+    hits = M.match(text)
+    assert hits.pairs[("musk", "russia")] == 2
+
+
+def test_pair_present_in_article_but_not_sentence() -> None:
+    hits = M.match("Musk tweeted.\nRussia answered.")
+    assert hits.pairs[("musk", "russia")] == 0
