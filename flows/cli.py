@@ -13,7 +13,7 @@ import tempfile
 import time
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,12 +32,18 @@ app = typer.Typer(
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config TOML [default: ./corpus-monitor.toml, then $CORPUS_MONITOR_CONFIG]"),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config TOML [default: ./corpus-monitor.toml, then $CORPUS_MONITOR_CONFIG]",
+    ),
 ]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="Warehouse file (overrides warehouse.path)")]
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", help="Warehouse file (overrides warehouse.path)")
+]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
@@ -71,10 +77,16 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> None:
+def _print_rows(
+    columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None
+) -> None:
     if fmt is Format.json:
         for r in rows:
-            typer.echo(json.dumps({c: _jsonable(v) for c, v in zip(columns, r, strict=True)}, ensure_ascii=False))
+            typer.echo(
+                json.dumps(
+                    {c: _jsonable(v) for c, v in zip(columns, r, strict=True)}, ensure_ascii=False
+                )
+            )
         return
     from rich.console import Console
     from rich.table import Table
@@ -116,7 +128,9 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
 
 @app.command()
 def demo(
-    keep_serving: Annotated[bool, typer.Option(help="Keep the demo site up after the runs")] = False,
+    keep_serving: Annotated[
+        bool, typer.Option(help="Keep the demo site up after the runs")
+    ] = False,
 ) -> None:
     """Serve the bundled demo news site on loopback and run the pipeline on it, twice."""
     from flows.demo import SITE
@@ -146,18 +160,24 @@ def demo(
             requests_before = len(site.requests)
             t0 = time.monotonic()
             second = _run_flow(cfg, None)
-            page_requests = [p for p in site.paths()[requests_before:] if not p.startswith("/feeds/")]
-            typer.secho(f"\nSecond run ({time.monotonic() - t0:.1f}s): nothing changed on the site", bold=True)
+            page_requests = [
+                p for p in site.paths()[requests_before:] if not p.startswith("/feeds/")
+            ]
+            typer.secho(
+                f"\nSecond run ({time.monotonic() - t0:.1f}s): nothing changed on the site",
+                bold=True,
+            )
             typer.echo(
-                f"feeds unchanged (304): {second['feeds_not_modified']} of {second['feeds_polled']}, "
+                f"feeds unchanged (304): {second['feeds_not_modified']} of "
+                f"{second['feeds_polled']}, "
                 f"pages requested: {len(page_requests)}, new articles: {second['articles_new']}"
             )
         except CorpusMonitorError as e:
             raise _fail(e) from None
         _demo_queries(db)
         typer.echo(
-            f"\nExplore it: corpus-monitor query --db {db.relative_to(root) if db.is_relative_to(root) else db} "
-            "\"SELECT dedup_status, count(*) FROM articles GROUP BY ALL\""
+            f"\nExplore it: corpus-monitor query --db {_shown(db, root)} "
+            '"SELECT dedup_status, count(*) FROM articles GROUP BY ALL"'
         )
         if keep_serving:
             typer.echo(f"Serving {site.base_url}/ until Ctrl-C")
@@ -168,6 +188,10 @@ def demo(
                 pass
 
 
+def _shown(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
 def _demo_queries(db: Path) -> None:
     from flows.warehouse import connect
 
@@ -176,7 +200,8 @@ def _demo_queries(db: Path) -> None:
         cur = con.execute(
             """
             SELECT topic, count(DISTINCT a.article_id) AS articles,
-                   count(DISTINCT a.article_id) FILTER (WHERE a.dedup_status = 'unique') AS unique_stories,
+                   count(DISTINCT a.article_id) FILTER (WHERE a.dedup_status = 'unique')
+                       AS unique_stories,
                    sum(t.mentions) AS mentions
             FROM article_topics t JOIN articles a USING (article_id)
             GROUP BY topic ORDER BY mentions DESC
@@ -229,15 +254,18 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
         path = _db_path(config, db)
         with connect(path, read_only=True) as con:
             cur = con.execute(
-                "SELECT name, url, state, last_status, last_error, consecutive_failures AS failures, "
-                "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success FROM feeds ORDER BY name"
+                "SELECT name, url, state, last_status, last_error, "
+                "consecutive_failures AS failures, "
+                "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success "
+                "FROM feeds ORDER BY name"
             )
             _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "feeds")
             cur = con.execute(
                 "SELECT run_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, "
                 "feeds_polled, feeds_failed, new_urls, articles_new, unique_articles, "
-                "exact_duplicates + near_duplicates AS duplicates, page_failures + extract_failures "
-                "AS page_failures FROM runs ORDER BY started_at DESC LIMIT 10"
+                "exact_duplicates + near_duplicates AS duplicates, "
+                "page_failures + extract_failures AS page_failures "
+                "FROM runs ORDER BY started_at DESC LIMIT 10"
             )
             _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "last runs")
     except CorpusMonitorError as e:
@@ -260,7 +288,9 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True)] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True)
+    ] = False,
 ) -> None:
     pass
 

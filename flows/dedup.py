@@ -77,7 +77,9 @@ class MinHasher:
         """One signed 64-bit key per band (DuckDB BIGINT)."""
         rows = signature.reshape(self.bands, self.rows)
         keys = [
-            int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little", signed=True)
+            int.from_bytes(
+                hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little", signed=True
+            )
             for r in rows
         ]
         return np.array(keys, dtype=np.int64)
@@ -167,8 +169,8 @@ def decide(
     probe = {(b, int(k)) for d in ordered for b, k in enumerate(d.band_keys)}
     cand = history.candidates(sorted(probe))
     needed: set[str] = set(hashes.values())
-    for ids in cand.values():
-        needed.update(ids)
+    for stored_ids in cand.values():
+        needed.update(stored_ids)
     stored = history.docs(needed)
     stored.update(history.docs({s.root_id for s in stored.values()} - stored.keys()))
     stored_shingles: dict[str, np.ndarray] = {}
@@ -197,11 +199,11 @@ def decide(
             sim = 1.0 if root == exact else jaccard(d.shingles, shingles_of(root))
             verdict = Verdict("exact_duplicate", root, round(sim, 4), root)
         else:
-            ids: set[str] = set()
+            near: set[str] = set()
             for b, k in enumerate(d.band_keys):
-                ids.update(cand.get((b, int(k)), ()))
-                ids.update(batch_bands.get((b, int(k)), ()))
-            matches = [i for i in ids if jaccard(d.shingles, shingles_of(i)) >= threshold]
+                near.update(cand.get((b, int(k)), ()))
+                near.update(batch_bands.get((b, int(k)), ()))
+            matches = [i for i in near if jaccard(d.shingles, shingles_of(i)) >= threshold]
             if matches:
                 roots = {root_of(i) for i in matches}
                 root = min(roots, key=lambda r: _rank(r, stored, batch_pos))

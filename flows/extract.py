@@ -142,6 +142,8 @@ def extract_page(page: Page, min_chars: int = 0) -> Extracted:
         )
     except Exception as e:  # trafilatura raises a wide range of lxml/parser errors
         raise FetchError("empty_extraction", f"{page.url}: extraction failed: {e}") from None
+    if isinstance(doc, dict):  # only with as_dict=True; keeps the type checker honest
+        raise TypeError("bare_extraction returned a dict")
     text = clean_text(doc.text or "") if doc is not None else ""
     if not text or len(text) < min_chars:
         raise FetchError(

@@ -128,7 +128,9 @@ async def poll_feed(
 ) -> FeedPoll:
     """Conditional GET of a feed; never raises for feed problems, they become the poll's status."""
     polled_at = datetime.now(UTC)
-    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    headers = {
+        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+    }
     if cursor.etag:
         headers["If-None-Match"] = cursor.etag
     if cursor.last_modified:
@@ -136,14 +138,25 @@ async def poll_feed(
     try:
         resp = await fetcher.get(feed_url, expect="feed", max_bytes=max_bytes, headers=headers)
         if resp.status == 304:
-            return FeedPoll(feed_url, feed_name, "not_modified", polled_at, 304, cursor,
-                            seconds=resp.elapsed)
+            return FeedPoll(
+                feed_url, feed_name, "not_modified", polled_at, 304, cursor, seconds=resp.elapsed
+            )
         items, warning = parse_feed(feed_url, resp.body, resp.headers)
     except FetchError as e:
-        return FeedPoll(feed_url, feed_name, "error", polled_at, None, cursor,
-                        error=e.reason, detail=e.detail)
+        return FeedPoll(
+            feed_url, feed_name, "error", polled_at, None, cursor, error=e.reason, detail=e.detail
+        )
     new_cursor = FeedCursor(
         etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified")
     )
-    return FeedPoll(feed_url, feed_name, "ok", polled_at, resp.status, new_cursor, items,
-                    detail=warning, seconds=resp.elapsed)
+    return FeedPoll(
+        feed_url,
+        feed_name,
+        "ok",
+        polled_at,
+        resp.status,
+        new_cursor,
+        items,
+        detail=warning,
+        seconds=resp.elapsed,
+    )

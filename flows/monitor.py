@@ -22,10 +22,8 @@ from flows.feeds import FeedCursor, FeedPoll
 from flows.report import run_summary_markdown
 from flows.topics import TopicMatcher
 
-_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
-
-def _open(settings: Settings):  # noqa: ANN202 - a context manager
+def _open(settings: Settings):
     return wh.connect(
         settings.warehouse.path,
         retries=settings.warehouse.busy_retries,
@@ -33,7 +31,7 @@ def _open(settings: Settings):  # noqa: ANN202 - a context manager
     )
 
 
-@task(name="sync-seeds", **_TASK)
+@task(name="sync-seeds", cache_policy=NO_CACHE, persist_result=False)
 def sync_seeds(settings: Settings, run_id: str) -> dict[str, FeedCursor]:
     """Record the run, load new or changed seeds, and read the feed cursors."""
     with _open(settings) as con:
@@ -43,32 +41,45 @@ def sync_seeds(settings: Settings, run_id: str) -> dict[str, FeedCursor]:
         return {url: FeedCursor(*c) for url, c in wh.feed_cursors(con).items()}
 
 
-@task(task_run_name="poll {feed.label}", retries=1, retry_delay_seconds=2, **_TASK)
+@task(
+    task_run_name="poll {feed.label}",
+    retries=1,
+    retry_delay_seconds=2,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def poll_feed(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> FeedPoll:
     result = p.poll(feed, cursor, net)
     log = get_run_logger()
     if result.status == "error":
-        log.warning("feed %s (%s) failed: %s: %s", feed.label, feed.url, result.error,
-                    result.detail)
+        log.warning(
+            "feed %s (%s) failed: %s: %s", feed.label, feed.url, result.error, result.detail
+        )
     else:
-        log.info("feed %s (%s): %s, %d entries", feed.label, feed.url, result.status,
-                 len(result.items))
+        log.info(
+            "feed %s (%s): %s, %d entries", feed.label, feed.url, result.status, len(result.items)
+        )
     return result
 
 
-@task(name="select-new-urls", **_TASK)
+@task(name="select-new-urls", cache_policy=NO_CACHE, persist_result=False)
 def select_new(settings: Settings, polls: list[FeedPoll]) -> p.Plan:
     with _open(settings) as con:
         plan = p.plan(con, polls, settings)
     get_run_logger().info(
         "%d entries, %d new URLs, %d already ingested, %d failed before and not retried",
-        plan.items_seen, len(plan.work), len(plan.known_links), plan.skipped_failed,
+        plan.items_seen,
+        len(plan.work),
+        len(plan.known_links),
+        plan.skipped_failed,
     )
     return plan
 
 
-@task(task_run_name="fetch-pages-{n}", **_TASK)
-def fetch_pages(n: int, work: list[p.Work], net: NetworkSettings) -> tuple[list[Page], list[p.Failure]]:
+@task(task_run_name="fetch-pages-{n}", cache_policy=NO_CACHE, persist_result=False)
+def fetch_pages(
+    n: int, work: list[p.Work], net: NetworkSettings
+) -> tuple[list[Page], list[p.Failure]]:
     pages, failures = p.fetch_pages(work, net)
     log = get_run_logger()
     for f in failures:
@@ -77,8 +88,10 @@ def fetch_pages(n: int, work: list[p.Work], net: NetworkSettings) -> tuple[list[
     return pages, failures
 
 
-@task(task_run_name="extract-{n}", **_TASK)
-def extract_articles(n: int, pages: list[Page], settings: Settings) -> tuple[list[Extracted], list[p.Failure]]:
+@task(task_run_name="extract-{n}", cache_policy=NO_CACHE, persist_result=False)
+def extract_articles(
+    n: int, pages: list[Page], settings: Settings
+) -> tuple[list[Extracted], list[p.Failure]]:
     articles, failures = p.extract(pages, settings)
     log = get_run_logger()
     for f in failures:
@@ -87,7 +100,7 @@ def extract_articles(n: int, pages: list[Page], settings: Settings) -> tuple[lis
     return articles, failures
 
 
-@task(task_run_name="dedup-and-load-{n}", **_TASK)
+@task(task_run_name="dedup-and-load-{n}", cache_policy=NO_CACHE, persist_result=False)
 def dedup_and_load(
     n: int,
     settings: Settings,
@@ -107,8 +120,16 @@ def dedup_and_load(
     with _open(settings) as con:
         articles, links = p.merge_redirects(con, articles, settings)
         verdicts, docs = p.deduplicate(con, articles, settings)
-        batch = p.build_load(run_id, work, articles, verdicts, docs, failures,
-                             [*known_links, *links], TopicMatcher(settings.topics))
+        batch = p.build_load(
+            run_id,
+            work,
+            articles,
+            verdicts,
+            docs,
+            failures,
+            [*known_links, *links],
+            TopicMatcher(settings.topics),
+        )
         if polls is not None:
             p.add_polls(batch, run_id, polls, plan)
         wh.load(con, run_id, batch)
@@ -137,8 +158,15 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
                 articles, extract_failures = extract_articles(n, pages, settings)
                 last = n == len(batches)
                 dedup_and_load(
-                    n, settings, run_id, work, articles, [*page_failures, *extract_failures],
-                    plan.known_links if n == 1 else [], results if last else None, plan,
+                    n,
+                    settings,
+                    run_id,
+                    work,
+                    articles,
+                    [*page_failures, *extract_failures],
+                    plan.known_links if n == 1 else [],
+                    results if last else None,
+                    plan,
                 )
         except BaseException as e:
             with _open(settings) as con:
@@ -148,9 +176,15 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
             summary = wh.finish_run(con, run_id, "completed", p.now())
             summary["failures"] = wh.run_failures(con, run_id)
             new_articles = wh.run_articles(con, run_id)
-    create_markdown_artifact(run_summary_markdown(summary), key="corpus-monitor-run-summary",
-                             description="What this run found")
+    create_markdown_artifact(
+        run_summary_markdown(summary),
+        key="corpus-monitor-run-summary",
+        description="What this run found",
+    )
     if new_articles:
-        create_table_artifact(new_articles, key="corpus-monitor-new-articles",
-                              description="Articles first seen in this run")
+        create_table_artifact(
+            new_articles,
+            key="corpus-monitor-new-articles",
+            description="Articles first seen in this run",
+        )
     return summary

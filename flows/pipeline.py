@@ -74,8 +74,16 @@ def sync_seeds(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list
         chash = content_hash(s.text)
         wh.signature_rows(s.doc_id, chash, s.doc_id, at, sig, hasher.band_keys(sig), index)
         rows.append(
-            {"seed_id": s.seed_id, "title": s.title, "language": s.language, "origin": s.origin,
-             "text": s.text, "content_hash": chash, "file_sha256": s.file_sha256, "loaded_at": at}
+            {
+                "seed_id": s.seed_id,
+                "title": s.title,
+                "language": s.language,
+                "origin": s.origin,
+                "text": s.text,
+                "content_hash": chash,
+                "file_sha256": s.file_sha256,
+                "loaded_at": at,
+            }
         )
     return seeds, wh.sync_seeds(con, rows, index)
 
@@ -206,42 +214,75 @@ def build_load(
         aid = article_id(a.url)
         v, d = verdicts[aid], docs[aid]
         batch.add(
-            "articles", article_id=aid, url=a.url, title=a.title, author=a.author,
-            published_at=a.published_at, language=a.language, site_name=a.site_name, text=a.text,
-            feed_url=a.item.feed_url, first_seen_at=at, run_id=run_id,
-            content_hash=d.content_hash, dedup_status=v.status, duplicate_of=v.duplicate_of,
+            "articles",
+            article_id=aid,
+            url=a.url,
+            title=a.title,
+            author=a.author,
+            published_at=a.published_at,
+            language=a.language,
+            site_name=a.site_name,
+            text=a.text,
+            feed_url=a.item.feed_url,
+            first_seen_at=at,
+            run_id=run_id,
+            content_hash=d.content_hash,
+            dedup_status=v.status,
+            duplicate_of=v.duplicate_of,
             similarity=v.similarity,
         )
         batch.count("articles_new")
-        batch.count({"unique": "unique_articles", "exact_duplicate": "exact_duplicates",
-                     "near_duplicate": "near_duplicates"}[v.status])
+        batch.count(
+            {
+                "unique": "unique_articles",
+                "exact_duplicate": "exact_duplicates",
+                "near_duplicate": "near_duplicates",
+            }[v.status]
+        )
         wh.signature_rows(aid, d.content_hash, v.root_id, at, d.signature, d.band_keys, batch)
         all_links.extend((aid, item) for item in items_by_url.get(a.item.url, [a.item]))
         seen[a.url] = dict(url=a.url, article_id=aid, status="article", last_reason=None, at=at)
         for item in items_by_url.get(a.item.url, [a.item]):
-            seen[item.url] = dict(url=item.url, article_id=aid, status="article",
-                                  last_reason=None, at=at)
+            seen[item.url] = dict(
+                url=item.url, article_id=aid, status="article", last_reason=None, at=at
+            )
         hits = topics.match(f"{a.title or ''}\n{a.text}")
         for topic, n in hits.mentions.items():
             batch.add("article_topics", article_id=aid, topic=topic, mentions=n)
         for (ta, tb), n in hits.pairs.items():
-            batch.add("article_topic_pairs", article_id=aid, topic_a=ta, topic_b=tb,
-                      sentences_together=n)
+            batch.add(
+                "article_topic_pairs", article_id=aid, topic_a=ta, topic_b=tb, sentences_together=n
+            )
     linked: set[tuple[str, str]] = set()
     for aid, item in all_links:
         if (aid, item.feed_url) in linked:
             continue
         linked.add((aid, item.feed_url))
-        batch.add("article_feeds", article_id=aid, feed_url=item.feed_url,
-                  entry_url=item.entry_url, seen_at=at)
-        seen.setdefault(item.url, dict(url=item.url, article_id=aid, status="article",
-                                       last_reason=None, at=at))
+        batch.add(
+            "article_feeds",
+            article_id=aid,
+            feed_url=item.feed_url,
+            entry_url=item.entry_url,
+            seen_at=at,
+        )
+        seen.setdefault(
+            item.url, dict(url=item.url, article_id=aid, status="article", last_reason=None, at=at)
+        )
     for f in failures:
-        batch.add("fetch_errors", run_id=run_id, url=f.url, feed_url=f.feed_url, stage=f.stage,
-                  reason=f.reason, detail=f.detail, at=at)
+        batch.add(
+            "fetch_errors",
+            run_id=run_id,
+            url=f.url,
+            feed_url=f.feed_url,
+            stage=f.stage,
+            reason=f.reason,
+            detail=f.detail,
+            at=at,
+        )
         if f.stage != "feed":
-            seen[f.url] = dict(url=f.url, article_id=None, status="failed", last_reason=f.reason,
-                               at=at)
+            seen[f.url] = dict(
+                url=f.url, article_id=None, status="failed", last_reason=f.reason, at=at
+            )
             batch.count("page_failures" if f.stage == "page" else "extract_failures")
     batch.rows["seen_urls"] = list(seen.values())
     batch.count("pages_fetched", sum(1 for f in failures if f.stage == "extract") + len(articles))
@@ -255,15 +296,32 @@ def add_polls(batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan:
     batch.count("new_urls", len(plan.work))
     for p in polls:
         batch.add(
-            "feed_polls", run_id=run_id, feed_url=p.feed_url, feed_name=p.feed_name,
-            polled_at=p.polled_at, status=p.status, http_status=p.http_status,
-            items=len(p.items), new_items=new_items.get(p.feed_url, 0), error=p.error,
-            detail=p.detail, seconds=p.seconds, etag=p.cursor.etag,
+            "feed_polls",
+            run_id=run_id,
+            feed_url=p.feed_url,
+            feed_name=p.feed_name,
+            polled_at=p.polled_at,
+            status=p.status,
+            http_status=p.http_status,
+            items=len(p.items),
+            new_items=new_items.get(p.feed_url, 0),
+            error=p.error,
+            detail=p.detail,
+            seconds=p.seconds,
+            etag=p.cursor.etag,
             last_modified=p.cursor.last_modified,
         )
         if p.status == "error":
-            batch.add("fetch_errors", run_id=run_id, url=p.feed_url, feed_url=p.feed_url,
-                      stage="feed", reason=p.error or "network", detail=p.detail, at=p.polled_at)
+            batch.add(
+                "fetch_errors",
+                run_id=run_id,
+                url=p.feed_url,
+                feed_url=p.feed_url,
+                stage="feed",
+                reason=p.error or "network",
+                detail=p.detail,
+                at=p.polled_at,
+            )
     batch.count("feeds_polled", len(polls))
     batch.count("feeds_not_modified", sum(p.status == "not_modified" for p in polls))
     batch.count("feeds_failed", sum(p.status == "error" for p in polls))

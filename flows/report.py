@@ -30,7 +30,13 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
     lines += [f"| {label.strip()} | {summary.get(key, 0)} |" for key, label in COUNTS]
     failures = summary.get("failures") or []
     if failures:
-        lines += ["", "## Failures", "", "| stage | reason | count | example |", "|---|---|---:|---|"]
+        lines += [
+            "",
+            "## Failures",
+            "",
+            "| stage | reason | count | example |",
+            "|---|---|---:|---|",
+        ]
         lines += [
             f"| {f['stage']} | `{f['reason']}` | {f['n']} | {f['example']} |" for f in failures
         ]

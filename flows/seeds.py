@@ -54,7 +54,7 @@ def load_seeds(folder: Path) -> list[Seed]:
     for seed_id, meta in manifest.items():
         if seed_id not in ids:
             raise ConfigError(f"{mpath}: [{seed_id}] names no file {seed_id}.txt in {folder}")
-        if not isinstance(meta, dict) or (bad := set(meta) - _MANIFEST_KEYS):
+        if not isinstance(meta, dict) or set(meta) - _MANIFEST_KEYS:
             raise ConfigError(f"{mpath}: [{seed_id}]: allowed keys are {sorted(_MANIFEST_KEYS)}")
     seeds = []
     for f in files:
@@ -81,4 +81,3 @@ def load_seeds(folder: Path) -> list[Seed]:
             )
         )
     return seeds
-

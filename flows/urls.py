@@ -8,9 +8,29 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 # Query parameters that identify a campaign or a click, never the document.
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
-        "mc_cid", "mc_eid", "ref", "ref_src", "ref_url", "_hsenc", "_hsmi", "mkt_tok",
-        "cmpid", "ocid", "ncid", "sr_share", "spm", "guccounter",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "cmpid",
+        "ocid",
+        "ncid",
+        "sr_share",
+        "spm",
+        "guccounter",
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "piwik_", "mtm_", "at_")
@@ -36,7 +56,11 @@ def canonical_url(url: str) -> str:
     if ":" in (parts.hostname or "") and not host.startswith("["):  # IPv6 literal
         host = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)],
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not is_tracking_param(k)
+        ],
         doseq=True,
     )
     path = parts.path or "/"

@@ -142,7 +142,9 @@ def run_lock(db_path: Path, *, wait: float = 0.0) -> Iterator[None]:
         os.close(fd)
 
 
-def _in(con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[Any], typ: pa.DataType) -> None:
+def _in(
+    con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[Any], typ: pa.DataType
+) -> None:
     con.register(name, pa.table({column: pa.array(list(values), type=typ)}))
 
 
@@ -188,7 +190,8 @@ class DedupIndex:
         _in(self.con, "probe_hashes", "content_hash", hashes, pa.string())
         rows = self.con.execute(
             """
-            SELECT s.content_hash, arg_min(s.doc_id, (NOT starts_with(s.doc_id, 'seed:'), s.first_seen_at))
+            SELECT s.content_hash,
+                   arg_min(s.doc_id, (NOT starts_with(s.doc_id, 'seed:'), s.first_seen_at))
             FROM dedup_signatures s JOIN probe_hashes USING (content_hash) GROUP BY 1
             """
         ).fetchall()
@@ -237,47 +240,90 @@ class DedupIndex:
 _SCHEMAS: dict[str, pa.Schema] = {
     "articles": pa.schema(
         [
-            ("article_id", pa.string()), ("url", pa.string()), ("title", pa.string()),
-            ("author", pa.string()), ("published_at", pa.timestamp("us", tz="UTC")),
-            ("language", pa.string()), ("site_name", pa.string()), ("text", pa.string()),
-            ("feed_url", pa.string()), ("first_seen_at", pa.timestamp("us", tz="UTC")),
-            ("run_id", pa.string()), ("content_hash", pa.string()), ("dedup_status", pa.string()),
-            ("duplicate_of", pa.string()), ("similarity", pa.float64()),
+            ("article_id", pa.string()),
+            ("url", pa.string()),
+            ("title", pa.string()),
+            ("author", pa.string()),
+            ("published_at", pa.timestamp("us", tz="UTC")),
+            ("language", pa.string()),
+            ("site_name", pa.string()),
+            ("text", pa.string()),
+            ("feed_url", pa.string()),
+            ("first_seen_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
+            ("content_hash", pa.string()),
+            ("dedup_status", pa.string()),
+            ("duplicate_of", pa.string()),
+            ("similarity", pa.float64()),
         ]
     ),
     "article_feeds": pa.schema(
-        [("article_id", pa.string()), ("feed_url", pa.string()), ("entry_url", pa.string()),
-         ("seen_at", pa.timestamp("us", tz="UTC"))]
+        [
+            ("article_id", pa.string()),
+            ("feed_url", pa.string()),
+            ("entry_url", pa.string()),
+            ("seen_at", pa.timestamp("us", tz="UTC")),
+        ]
     ),
     "seen_urls": pa.schema(
-        [("url", pa.string()), ("article_id", pa.string()), ("status", pa.string()),
-         ("last_reason", pa.string()), ("at", pa.timestamp("us", tz="UTC"))]
+        [
+            ("url", pa.string()),
+            ("article_id", pa.string()),
+            ("status", pa.string()),
+            ("last_reason", pa.string()),
+            ("at", pa.timestamp("us", tz="UTC")),
+        ]
     ),
     "fetch_errors": pa.schema(
-        [("run_id", pa.string()), ("url", pa.string()), ("feed_url", pa.string()),
-         ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
-         ("at", pa.timestamp("us", tz="UTC"))]
+        [
+            ("run_id", pa.string()),
+            ("url", pa.string()),
+            ("feed_url", pa.string()),
+            ("stage", pa.string()),
+            ("reason", pa.string()),
+            ("detail", pa.string()),
+            ("at", pa.timestamp("us", tz="UTC")),
+        ]
     ),
     "article_topics": pa.schema(
         [("article_id", pa.string()), ("topic", pa.string()), ("mentions", pa.int32())]
     ),
     "article_topic_pairs": pa.schema(
-        [("article_id", pa.string()), ("topic_a", pa.string()), ("topic_b", pa.string()),
-         ("sentences_together", pa.int32())]
+        [
+            ("article_id", pa.string()),
+            ("topic_a", pa.string()),
+            ("topic_b", pa.string()),
+            ("sentences_together", pa.int32()),
+        ]
     ),
     "dedup_signatures": pa.schema(
-        [("doc_id", pa.string()), ("content_hash", pa.string()), ("root_id", pa.string()),
-         ("first_seen_at", pa.timestamp("us", tz="UTC")), ("minhash", pa.binary())]
+        [
+            ("doc_id", pa.string()),
+            ("content_hash", pa.string()),
+            ("root_id", pa.string()),
+            ("first_seen_at", pa.timestamp("us", tz="UTC")),
+            ("minhash", pa.binary()),
+        ]
     ),
     "dedup_bands": pa.schema(
         [("band", pa.uint16()), ("band_key", pa.int64()), ("doc_id", pa.string())]
     ),
     "feed_polls": pa.schema(
-        [("run_id", pa.string()), ("feed_url", pa.string()), ("feed_name", pa.string()),
-         ("polled_at", pa.timestamp("us", tz="UTC")), ("status", pa.string()),
-         ("http_status", pa.int32()), ("items", pa.int32()), ("new_items", pa.int32()),
-         ("error", pa.string()), ("detail", pa.string()), ("seconds", pa.float64()),
-         ("etag", pa.string()), ("last_modified", pa.string())]
+        [
+            ("run_id", pa.string()),
+            ("feed_url", pa.string()),
+            ("feed_name", pa.string()),
+            ("polled_at", pa.timestamp("us", tz="UTC")),
+            ("status", pa.string()),
+            ("http_status", pa.int32()),
+            ("items", pa.int32()),
+            ("new_items", pa.int32()),
+            ("error", pa.string()),
+            ("detail", pa.string()),
+            ("seconds", pa.float64()),
+            ("etag", pa.string()),
+            ("last_modified", pa.string()),
+        ]
     ),
 }
 
@@ -358,17 +404,32 @@ def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
             con.unregister(f"stage_{table}")
         if batch.counts:
             sets = ", ".join(f"{k} = {k} + ?" for k in batch.counts)
-            con.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*batch.counts.values(), run_id])
+            con.execute(
+                f"UPDATE runs SET {sets} WHERE run_id = ?", [*batch.counts.values(), run_id]
+            )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
 
 
-def signature_rows(doc_id: str, content_hash: str, root_id: str, first_seen_at: datetime,
-                   signature: np.ndarray, band_keys: np.ndarray, batch: LoadBatch) -> None:
-    batch.add("dedup_signatures", doc_id=doc_id, content_hash=content_hash, root_id=root_id,
-              first_seen_at=first_seen_at, minhash=signature.astype("<u4").tobytes())
+def signature_rows(
+    doc_id: str,
+    content_hash: str,
+    root_id: str,
+    first_seen_at: datetime,
+    signature: np.ndarray,
+    band_keys: np.ndarray,
+    batch: LoadBatch,
+) -> None:
+    batch.add(
+        "dedup_signatures",
+        doc_id=doc_id,
+        content_hash=content_hash,
+        root_id=root_id,
+        first_seen_at=first_seen_at,
+        minhash=signature.astype("<u4").tobytes(),
+    )
     for band, key in enumerate(band_keys):
         batch.add("dedup_bands", band=band, band_key=int(key), doc_id=doc_id)
 
@@ -381,8 +442,9 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at:
     )
 
 
-def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, at: datetime,
-               error: str | None = None) -> dict[str, Any]:
+def finish_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, status: str, at: datetime, error: str | None = None
+) -> dict[str, Any]:
     con.execute(
         "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
         [status, at, error, run_id],
@@ -393,8 +455,9 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, at: dat
     return dict(zip(cols, row, strict=True)) if row else {}
 
 
-def sync_seeds(con: duckdb.DuckDBPyConnection, seeds: Sequence[dict[str, Any]],
-               index_rows: LoadBatch) -> list[str]:
+def sync_seeds(
+    con: duckdb.DuckDBPyConnection, seeds: Sequence[dict[str, Any]], index_rows: LoadBatch
+) -> list[str]:
     """Insert new and changed seeds (by file hash) with their dedup rows; one transaction.
 
     ``index_rows`` holds dedup_signatures/dedup_bands rows for every seed; only the rows of
@@ -410,7 +473,9 @@ def sync_seeds(con: duckdb.DuckDBPyConnection, seeds: Sequence[dict[str, Any]],
     batch.rows["dedup_signatures"] = [
         r for r in index_rows.rows["dedup_signatures"] if r["doc_id"] in doc_ids
     ]
-    batch.rows["dedup_bands"] = [r for r in index_rows.rows["dedup_bands"] if r["doc_id"] in doc_ids]
+    batch.rows["dedup_bands"] = [
+        r for r in index_rows.rows["dedup_bands"] if r["doc_id"] in doc_ids
+    ]
     con.execute("BEGIN")
     try:
         _in(con, "changed_seeds", "seed_id", ids, pa.string())
@@ -430,7 +495,9 @@ def sync_seeds(con: duckdb.DuckDBPyConnection, seeds: Sequence[dict[str, Any]],
         con.execute("INSERT INTO seeds BY NAME SELECT * FROM stage_seeds")
         con.unregister("stage_seeds")
         for table in ("dedup_signatures", "dedup_bands"):
-            con.register(f"stage_{table}", pa.Table.from_pylist(batch.rows[table], schema=_SCHEMAS[table]))
+            con.register(
+                f"stage_{table}", pa.Table.from_pylist(batch.rows[table], schema=_SCHEMAS[table])
+            )
             con.execute(_LOAD_SQL[table])
             con.unregister(f"stage_{table}")
         con.execute("COMMIT")

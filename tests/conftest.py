@@ -72,9 +72,14 @@ def write_config(
 ) -> Path:
     net = {"allow_private_addresses": True, "timeout_seconds": 5} | (network or {})
     lines = [
-        "[warehouse]", f"path = {toml_value(str(db))}", "busy_retries = 1", 'busy_wait = "1s"',
-        "[seeds]", f"path = {toml_value(str(seeds))}",
-        "[network]", *(f"{k} = {toml_value(v)}" for k, v in net.items()),
+        "[warehouse]",
+        f"path = {toml_value(str(db))}",
+        "busy_retries = 1",
+        'busy_wait = "1s"',
+        "[seeds]",
+        f"path = {toml_value(str(seeds))}",
+        "[network]",
+        *(f"{k} = {toml_value(v)}" for k, v in net.items()),
     ]
     if pipeline:
         lines += ["[pipeline]", *(f"{k} = {toml_value(v)}" for k, v in pipeline.items())]

@@ -55,11 +55,20 @@ def test_db_option_overrides_warehouse(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "names"),
     [
-        (('url = "https://example.org/rss.xml"', 'url = "htp://example.org/rss.xml"'), "feeds[0].url"),
-        (('url = "https://example.org/rss.xml"', 'url = "ftp://example.org/rss.xml"'), "feeds[0].url"),
+        (
+            ('url = "https://example.org/rss.xml"', 'url = "htp://example.org/rss.xml"'),
+            "feeds[0].url",
+        ),
+        (
+            ('url = "https://example.org/rss.xml"', 'url = "ftp://example.org/rss.xml"'),
+            "feeds[0].url",
+        ),
         (("timeout_seconds = 20", 'timeout_seconds = "soon"'), "network.timeout_seconds"),
         (("timeout_seconds = 20", "timeout_seconds = -1"), "network.timeout_seconds"),
-        (("allow_private_addresses = false", "allow_private_adresses = false"), "network.allow_private_adresses"),
+        (
+            ("allow_private_addresses = false", "allow_private_adresses = false"),
+            "network.allow_private_adresses",
+        ),
         (("max_page_bytes = 5_000_000", "max_page_bytes = [1]"), "network.max_page_bytes"),
         (('musk = ["Elon Musk", "Musk"]', "musk = []"), "topics"),
         (("[seeds]", "[seed]"), "seed"),
@@ -91,7 +100,9 @@ def test_durations() -> None:
 def test_duration_key_in_config(tmp_path: Path) -> None:
     cfg = GOOD.replace('path = "warehouse/corpus.duckdb"', 'path = "w.duckdb"\nbusy_wait = "2m"')
     assert load_settings(write(tmp_path, cfg)).warehouse.busy_wait == 120
-    bad = GOOD.replace('path = "warehouse/corpus.duckdb"', 'path = "w.duckdb"\nbusy_wait = "2 weeks"')
+    bad = GOOD.replace(
+        'path = "warehouse/corpus.duckdb"', 'path = "w.duckdb"\nbusy_wait = "2 weeks"'
+    )
     with pytest.raises(ConfigError, match=r"warehouse\.busy_wait: .*duration"):
         load_settings(write(tmp_path, bad))
 

@@ -15,18 +15,57 @@ from flows.dedup import Doc, MinHasher, content_hash, decide, jaccard
 SETTINGS = DedupSettings()
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
-VOCAB = (
-    "the council said on tuesday that grain exports through the port rose sharply while "
-    "officials in kyiv warned of new strikes on power plants and ministers met in brussels "
-    "to discuss sanctions budgets energy prices wheat shipping insurance drones factories"
-).split()
+VOCAB = [
+    "the",
+    "council",
+    "said",
+    "on",
+    "tuesday",
+    "that",
+    "grain",
+    "exports",
+    "through",
+    "the",
+    "port",
+    "rose",
+    "sharply",
+    "while",
+    "officials",
+    "in",
+    "kyiv",
+    "warned",
+    "of",
+    "new",
+    "strikes",
+    "on",
+    "power",
+    "plants",
+    "and",
+    "ministers",
+    "met",
+    "in",
+    "brussels",
+    "to",
+    "discuss",
+    "sanctions",
+    "budgets",
+    "energy",
+    "prices",
+    "wheat",
+    "shipping",
+    "insurance",
+    "drones",
+    "factories",
+]
 
 
 def article(seed: int, n_words: int = 300) -> str:
     rng = random.Random(seed)
     sentences = []
     while sum(len(s.split()) for s in sentences) < n_words:
-        sentences.append(" ".join(rng.choice(VOCAB) for _ in range(rng.randint(8, 18))).capitalize() + ".")
+        sentences.append(
+            " ".join(rng.choice(VOCAB) for _ in range(rng.randint(8, 18))).capitalize() + "."
+        )
     return "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
 
 
@@ -44,8 +83,15 @@ def store(con, doc_id: str, text: str, root: str | None = None, at: datetime = T
         con.execute(
             "INSERT INTO articles (article_id, url, text, feed_url, first_seen_at, run_id, content_hash, "
             "dedup_status, duplicate_of) VALUES (?, ?, ?, 'f', ?, 'r', ?, ?, ?)",
-            [doc_id, f"https://x/{doc_id}", text, at, content_hash(text),
-             "unique" if root is None else "near_duplicate", root],
+            [
+                doc_id,
+                f"https://x/{doc_id}",
+                text,
+                at,
+                content_hash(text),
+                "unique" if root is None else "near_duplicate",
+                root,
+            ],
         )
     wh.load(con, "r", batch)
 
@@ -66,7 +112,11 @@ def test_seed_copy_with_edits_points_at_seed(con) -> None:
     store(con, "seed:s1", seed)
     store(con, "a-old", article(2))
     paragraphs = seed.split("\n\n")
-    copy = "Breaking: " + "\n\n".join(paragraphs[:-1]).replace(".", " .") + "\n\nSubscribe to our newsletter."
+    copy = (
+        "Breaking: "
+        + "\n\n".join(paragraphs[:-1]).replace(".", " .")
+        + "\n\nSubscribe to our newsletter."
+    )
     v = run(con, [Doc("new", copy, T0, "https://y/new")])["new"]
     assert v.status == "near_duplicate"
     assert v.duplicate_of == "seed:s1"
@@ -99,7 +149,9 @@ def test_quoting_one_paragraph_is_not_a_duplicate(con) -> None:
 
 def test_batch_original_is_earliest_published_not_arrival_order(con) -> None:
     text = article(40)
-    later = Doc("b-later", text + "\n\nExtra line from the copy.", T0 + timedelta(hours=2), "https://a/1")
+    later = Doc(
+        "b-later", text + "\n\nExtra line from the copy.", T0 + timedelta(hours=2), "https://a/1"
+    )
     earlier = Doc("a-earlier", text, T0, "https://z/2")
     for order in ([later, earlier], [earlier, later]):
         verdicts = run(con, [Doc(d.doc_id, d.text, d.published_at, d.url) for d in order])

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import write_config
 
 from flows.demo.server import Answer, SiteServer
 from flows.monitor import monitor
 from flows.urls import article_id
-
-from conftest import write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -43,57 +42,114 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
     assert one(db, "SELECT count(*) FROM articles WHERE length(text) < 500 OR title IS NULL") == 0
     assert one(db, "SELECT count(*) FROM articles WHERE published_at IS NULL") == 0
     assert one(db, "SELECT count(DISTINCT url) FROM articles") == 30
-    assert one(db, "SELECT count(*) FROM articles WHERE url LIKE '%utm_%' OR url LIKE '%fbclid%' "
-                   "OR url LIKE '%#%'") == 0
+    assert (
+        one(
+            db,
+            "SELECT count(*) FROM articles WHERE url LIKE '%utm_%' OR url LIKE '%fbclid%' "
+            "OR url LIKE '%#%'",
+        )
+        == 0
+    )
     # metadata comes from the page; the feed fills the byline a page lacks
     title, author, site_name, lang = rows(
-        db, "SELECT title, author, site_name, language FROM articles WHERE article_id = ?",
-        [aid(site, "grain-corridor-odesa-shipments")])[0]
+        db,
+        "SELECT title, author, site_name, language FROM articles WHERE article_id = ?",
+        [aid(site, "grain-corridor-odesa-shipments")],
+    )[0]
     assert site_name == "Northgate Tribune" and lang == "en" and "grain exports" in title
     assert author  # the page has no byline: the Atom entry's author fills it
 
     # chrome is not text
-    assert one(db, "SELECT count(*) FROM articles WHERE text ILIKE '%newsletter%' "
-                   "OR text ILIKE '%we use cookies%'") == 0
+    assert (
+        one(
+            db,
+            "SELECT count(*) FROM articles WHERE text ILIKE '%newsletter%' "
+            "OR text ILIKE '%we use cookies%'",
+        )
+        == 0
+    )
 
     # the seed copy under another outlet's chrome, the syndicated copy, the quoting article
-    status, dup_of, sim = rows(db, "SELECT dedup_status, duplicate_of, similarity FROM articles "
-                                   "WHERE article_id = ?", [aid(site, "musk-urges-dialogue-washington-moscow")])[0]
+    status, dup_of, sim = rows(
+        db,
+        "SELECT dedup_status, duplicate_of, similarity FROM articles WHERE article_id = ?",
+        [aid(site, "musk-urges-dialogue-washington-moscow")],
+    )[0]
     assert status in ("near_duplicate", "exact_duplicate") and dup_of == SEED and sim > 0.9
-    status, dup_of = rows(db, "SELECT dedup_status, duplicate_of FROM articles WHERE article_id = ?",
-                          [aid(site, "tesla-berlin-output-syndicated")])[0]
+    status, dup_of = rows(
+        db,
+        "SELECT dedup_status, duplicate_of FROM articles WHERE article_id = ?",
+        [aid(site, "tesla-berlin-output-syndicated")],
+    )[0]
     assert (status, dup_of) == ("near_duplicate", aid(site, "tesla-berlin-output"))
-    assert one(db, "SELECT dedup_status FROM articles WHERE article_id = ?",
-               [aid(site, "sanctions-fatigue-russia-economy-analysis")]) == "unique"
+    assert (
+        one(
+            db,
+            "SELECT dedup_status FROM articles WHERE article_id = ?",
+            [aid(site, "sanctions-fatigue-russia-economy-analysis")],
+        )
+        == "unique"
+    )
 
     # one article, every feed it appeared in (one link carried utm_* parameters)
-    feeds = rows(db, "SELECT feed_url, entry_url FROM article_feeds WHERE article_id = ? ORDER BY 1",
-                 [aid(site, "starlink-ukraine-terminals")])
-    assert [f for f, _ in feeds] == [site.url("/feeds/meridian.xml"), site.url("/feeds/topics-musk.xml")]
+    feeds = rows(
+        db,
+        "SELECT feed_url, entry_url FROM article_feeds WHERE article_id = ? ORDER BY 1",
+        [aid(site, "starlink-ukraine-terminals")],
+    )
+    assert [f for f, _ in feeds] == [
+        site.url("/feeds/meridian.xml"),
+        site.url("/feeds/topics-musk.xml"),
+    ]
     assert any("utm_source" in e for _, e in feeds)
 
     # the redirect lands under its final URL; the slow page arrives
-    assert one(db, "SELECT count(*) FROM articles WHERE url = ?",
-               [site.url("/articles/tallinn-tram-extension.html")]) == 1
-    assert one(db, "SELECT count(*) FROM articles WHERE url = ?",
-               [site.url("/articles/coral-reef-heat-study.html")]) == 1
+    assert (
+        one(
+            db,
+            "SELECT count(*) FROM articles WHERE url = ?",
+            [site.url("/articles/tallinn-tram-extension.html")],
+        )
+        == 1
+    )
+    assert (
+        one(
+            db,
+            "SELECT count(*) FROM articles WHERE url = ?",
+            [site.url("/articles/coral-reef-heat-study.html")],
+        )
+        == 1
+    )
 
     # every failure has a row with its stage and reason
     failures = set(rows(db, "SELECT stage, reason FROM fetch_errors"))
-    assert failures == {("page", "http_404"), ("page", "http_500"), ("page", "not_html"),
-                        ("extract", "empty_extraction")}
+    assert failures == {
+        ("page", "http_404"),
+        ("page", "http_500"),
+        ("page", "not_html"),
+        ("extract", "empty_extraction"),
+    }
     # topics are computed at load time
-    assert one(db, "SELECT mentions FROM article_topics WHERE article_id = ? AND topic = 'musk'",
-               [aid(site, "musk-urges-dialogue-washington-moscow")]) >= 2
+    assert (
+        one(
+            db,
+            "SELECT mentions FROM article_topics WHERE article_id = ? AND topic = 'musk'",
+            [aid(site, "musk-urges-dialogue-washington-moscow")],
+        )
+        >= 2
+    )
 
     # a second run: every feed answers 304, no page is requested, no row is added
-    before = {t: one(db, f"SELECT count(*) FROM {t}") for t in
-              ("articles", "article_feeds", "article_topics", "seen_urls", "dedup_bands")}
+    before = {
+        t: one(db, f"SELECT count(*) FROM {t}")
+        for t in ("articles", "article_feeds", "article_topics", "seen_urls", "dedup_bands")
+    }
     n_requests = len(site.requests)
     second = monitor(config=str(demo_config))
     new_requests = site.requests[n_requests:]
     assert sorted(r.path for r in new_requests) == sorted(
-        f"/feeds/{f}" for f in ("meridian.xml", "northgate.atom", "baltic.xml", "topics-musk.xml"))
+        f"/feeds/{f}" for f in ("meridian.xml", "northgate.atom", "baltic.xml", "topics-musk.xml")
+    )
     assert {r.status for r in new_requests} == {304}
     assert second["feeds_not_modified"] == 4 and second["articles_new"] == 0
     after = {t: one(db, f"SELECT count(*) FROM {t}") for t in before}
@@ -101,7 +157,9 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
     assert one(db, "SELECT count(*) FROM runs WHERE status = 'completed'") == 2
 
 
-def test_changed_feed_fetches_only_the_new_entry(prefect, demo_config: Path, site: SiteServer, tmp_path: Path) -> None:
+def test_changed_feed_fetches_only_the_new_entry(
+    prefect, demo_config: Path, site: SiteServer, tmp_path: Path
+) -> None:
     monitor(config=str(demo_config))
     feed = site.root / "feeds" / "meridian.xml"
     xml = feed.read_text(encoding="utf-8")
@@ -112,7 +170,8 @@ def test_changed_feed_fetches_only_the_new_entry(prefect, demo_config: Path, sit
     feed.write_text(xml.replace("<item>", new_item + "<item>", 1), encoding="utf-8")
     page = (site.root / "articles" / "tesla-q3-deliveries.html").read_text(encoding="utf-8")
     (site.root / "articles" / "extra.html").write_text(
-        page.replace("Tesla", "Rivian").replace("deliveries", "shipments"), encoding="utf-8")
+        page.replace("Tesla", "Rivian").replace("deliveries", "shipments"), encoding="utf-8"
+    )
     n = len(site.requests)
     summary = monitor(config=str(demo_config))
     pages = [r.path for r in site.requests[n:] if not r.path.startswith("/feeds/")]
@@ -128,34 +187,80 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_every_failure_kind_is_recorded(prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path) -> None:
-    site.route("/page/timeout.html", Answer(200, b"<html>late</html>", (("Content-Type", "text/html"),), delay=3))
-    site.route("/page/huge.html", Answer(200, b"<html><body>" + b"x" * 300_000, (("Content-Type", "text/html"),)))
-    site.route("/page/image.png", Answer(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, (("Content-Type", "image/png"),)))
-    site.route("/feeds/html.xml", Answer(200, b"<!doctype html><html><body>Home</body></html>",
-                                         (("Content-Type", "text/html"),)))
-    site.route("/feeds/garbage.xml", Answer(200, b"<rss><channel><item><title>x</ti\x00\xff",
-                                            (("Content-Type", "application/rss+xml"),)))
+def test_every_failure_kind_is_recorded(
+    prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path
+) -> None:
+    site.route(
+        "/page/timeout.html",
+        Answer(200, b"<html>late</html>", (("Content-Type", "text/html"),), delay=3),
+    )
+    site.route(
+        "/page/huge.html",
+        Answer(200, b"<html><body>" + b"x" * 300_000, (("Content-Type", "text/html"),)),
+    )
+    site.route(
+        "/page/image.png",
+        Answer(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, (("Content-Type", "image/png"),)),
+    )
+    site.route(
+        "/feeds/html.xml",
+        Answer(
+            200, b"<!doctype html><html><body>Home</body></html>", (("Content-Type", "text/html"),)
+        ),
+    )
+    site.route(
+        "/feeds/garbage.xml",
+        Answer(
+            200,
+            b"<rss><channel><item><title>x</ti\x00\xff",
+            (("Content-Type", "application/rss+xml"),),
+        ),
+    )
     site.route("/feeds/down.xml", Answer(503, b"busy", (("Content-Type", "text/plain"),)))
     refused = f"http://127.0.0.1:{_closed_port()}"
     items = "".join(
         f"<item><title>{u}</title><link>{u}</link></item>"
-        for u in (site.url("/page/timeout.html"), site.url("/page/huge.html"), site.url("/page/image.png"),
-                  "http://no-such-host.invalid/story.html", f"{refused}/story.html",
-                  site.url("/articles/tesla-q3-deliveries.html"))
+        for u in (
+            site.url("/page/timeout.html"),
+            site.url("/page/huge.html"),
+            site.url("/page/image.png"),
+            "http://no-such-host.invalid/story.html",
+            f"{refused}/story.html",
+            site.url("/articles/tesla-q3-deliveries.html"),
+        )
     )
-    site.route("/feeds/faults.xml", Answer(200, f"<rss version='2.0'><channel><title>f</title>{items}</channel></rss>".encode(),
-                                           (("Content-Type", "application/rss+xml"),)))
+    site.route(
+        "/feeds/faults.xml",
+        Answer(
+            200,
+            f"<rss version='2.0'><channel><title>f</title>{items}</channel></rss>".encode(),
+            (("Content-Type", "application/rss+xml"),),
+        ),
+    )
     cfg = write_config(
         tmp_path / "c.toml",
-        feeds=[site.url(p) for p in ("/feeds/faults.xml", "/feeds/html.xml", "/feeds/garbage.xml", "/feeds/down.xml")]
+        feeds=[
+            site.url(p)
+            for p in (
+                "/feeds/faults.xml",
+                "/feeds/html.xml",
+                "/feeds/garbage.xml",
+                "/feeds/down.xml",
+            )
+        ]
         + [f"{refused}/feed.xml", "http://no-such-host.invalid/feed.xml"],
-        db=tmp_path / "w.duckdb", seeds=seeds_dir,
+        db=tmp_path / "w.duckdb",
+        seeds=seeds_dir,
         network={"timeout_seconds": 1.5, "max_page_bytes": 100_000},
     )
     summary = monitor(config=str(cfg))
     assert summary["status"] == "completed"  # failing feeds and pages never fail the run
-    got = {(stage, reason, url) for stage, reason, url in rows(tmp_path / "w.duckdb", "SELECT stage, reason, url FROM fetch_errors")}
+    got = {
+        (stage, reason, url)
+        for stage, reason, url in rows(
+            tmp_path / "w.duckdb", "SELECT stage, reason, url FROM fetch_errors"
+        )
+    }
     expected = {
         ("page", "timeout", site.url("/page/timeout.html")),
         ("page", "too_large", site.url("/page/huge.html")),
@@ -176,31 +281,63 @@ def test_every_failure_kind_is_recorded(prefect, tmp_path: Path, site: SiteServe
     assert states[site.url("/feeds/faults.xml")] == "ok"
 
 
-def test_private_addresses_are_refused_by_default(prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path) -> None:
-    cfg = write_config(tmp_path / "c.toml", feeds=[site.url("/feeds/meridian.xml")], db=tmp_path / "w.duckdb",
-                       seeds=seeds_dir, network={"allow_private_addresses": False})
+def test_private_addresses_are_refused_by_default(
+    prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path
+) -> None:
+    cfg = write_config(
+        tmp_path / "c.toml",
+        feeds=[site.url("/feeds/meridian.xml")],
+        db=tmp_path / "w.duckdb",
+        seeds=seeds_dir,
+        network={"allow_private_addresses": False},
+    )
     monitor(config=str(cfg))
-    assert rows(tmp_path / "w.duckdb", "SELECT stage, reason FROM fetch_errors") == [("feed", "blocked_address")]
+    assert rows(tmp_path / "w.duckdb", "SELECT stage, reason FROM fetch_errors") == [
+        ("feed", "blocked_address")
+    ]
     assert site.requests == []  # refused before connecting
 
 
 def test_legacy_encodings(prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path) -> None:
-    body = ("<p>" + "Café owners in Zürich say the naïve plan costs €5 a day. " * 12 + "</p>")
+    body = "<p>" + "Café owners in Zürich say the naïve plan costs €5 a day. " * 12 + "</p>"
     html = f"<html lang='de'><head><title>Zürich cafés</title>{{meta}}</head><body><article><h1>Zürich cafés</h1>{body}</article></body></html>"
-    site.route("/enc/header.html", Answer(200, html.replace("{meta}", "").encode("cp1252"),
-                                          (("Content-Type", "text/html; charset=windows-1252"),)))
-    site.route("/enc/meta.html", Answer(200, html.replace("{meta}", "<meta charset='iso-8859-15'>").encode("iso-8859-15"),
-                                        (("Content-Type", "text/html"),)))
-    feed = ("<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'><channel><title>Zürich</title>"
-            f"<item><title>Café à Zürich</title><link>{site.url('/enc/header.html')}</link></item>"
-            f"<item><title>Naïve</title><link>{site.url('/enc/meta.html')}</link></item></channel></rss>")
-    site.route("/feeds/latin1.xml", Answer(200, feed.encode("iso-8859-1"), (("Content-Type", "application/rss+xml"),)))
-    cfg = write_config(tmp_path / "c.toml", feeds=[site.url("/feeds/latin1.xml")], db=tmp_path / "w.duckdb", seeds=seeds_dir)
+    site.route(
+        "/enc/header.html",
+        Answer(
+            200,
+            html.replace("{meta}", "").encode("cp1252"),
+            (("Content-Type", "text/html; charset=windows-1252"),),
+        ),
+    )
+    site.route(
+        "/enc/meta.html",
+        Answer(
+            200,
+            html.replace("{meta}", "<meta charset='iso-8859-15'>").encode("iso-8859-15"),
+            (("Content-Type", "text/html"),),
+        ),
+    )
+    feed = (
+        "<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'><channel><title>Zürich</title>"
+        f"<item><title>Café à Zürich</title><link>{site.url('/enc/header.html')}</link></item>"
+        f"<item><title>Naïve</title><link>{site.url('/enc/meta.html')}</link></item></channel></rss>"
+    )
+    site.route(
+        "/feeds/latin1.xml",
+        Answer(200, feed.encode("iso-8859-1"), (("Content-Type", "application/rss+xml"),)),
+    )
+    cfg = write_config(
+        tmp_path / "c.toml",
+        feeds=[site.url("/feeds/latin1.xml")],
+        db=tmp_path / "w.duckdb",
+        seeds=seeds_dir,
+    )
     monitor(config=str(cfg))
     texts = [t for (t,) in rows(tmp_path / "w.duckdb", "SELECT text FROM articles ORDER BY url")]
     assert len(texts) == 2
     for t in texts:
         assert "Café owners in Zürich" in t and "€5" in t and "Ã" not in t
     # the two pages are the same text: one is an exact duplicate of the other
-    assert sorted(s for (s,) in rows(tmp_path / "w.duckdb", "SELECT dedup_status FROM articles")) == [
-        "exact_duplicate", "unique"]
+    assert sorted(
+        s for (s,) in rows(tmp_path / "w.duckdb", "SELECT dedup_status FROM articles")
+    ) == ["exact_duplicate", "unique"]

@@ -81,7 +81,12 @@ def test_seed_manifest_and_errors(tmp_path: Path) -> None:
     (tmp_path / "b.txt").unlink()
     (tmp_path / "manifest.toml").write_text('[a]\ntitle = "Given title"\nlanguage = "en"\n')
     (seed,) = load_seeds(tmp_path)
-    assert (seed.seed_id, seed.title, seed.language, seed.text) == ("a", "Given title", "en", "Body text. More body.")
+    assert (seed.seed_id, seed.title, seed.language, seed.text) == (
+        "a",
+        "Given title",
+        "en",
+        "Body text. More body.",
+    )
     (tmp_path / "manifest.toml").write_text('[zzz]\ntitle = "x"\n')
     with pytest.raises(ConfigError, match=r"\[zzz\] names no file"):
         load_seeds(tmp_path)

@@ -69,8 +69,9 @@ class _QuietServer(ThreadingHTTPServer):
 class SiteServer:
     """``with SiteServer(folder) as site: site.url("/feeds/x.xml")``"""
 
-    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 slow_seconds: float = 1.5) -> None:
+    def __init__(
+        self, root: Path, *, host: str = "127.0.0.1", port: int = 0, slow_seconds: float = 1.5
+    ) -> None:
         self.root = Path(root)
         self.slow_seconds = slow_seconds
         self.requests: list[Request] = []
@@ -83,7 +84,7 @@ class SiteServer:
             protocol_version = "HTTP/1.1"
             server_version = "corpus-monitor-demo/1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server._serve(self)
 
             def log_message(self, format: str, *args: object) -> None:
@@ -96,7 +97,7 @@ class SiteServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -121,8 +122,9 @@ class SiteServer:
     def __enter__(self) -> SiteServer:
         return self.start()
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # --- answering ---------------------------------------------------------------------------
@@ -134,8 +136,7 @@ class SiteServer:
         if path.startswith("/go/"):
             return Answer(301, b"", (("Location", f"/articles/{path[4:]}.html"),))
         if path.startswith("/broken/"):
-            return Answer(500, b"<h1>Internal Server Error</h1>",
-                          (("Content-Type", "text/html"),))
+            return Answer(500, b"<h1>Internal Server Error</h1>", (("Content-Type", "text/html"),))
         delay = 0.0
         if path.startswith("/slow/"):
             path, delay = f"/articles/{path[6:]}.html", self.slow_seconds
@@ -152,8 +153,11 @@ class SiteServer:
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
         mtime = int(file.stat().st_mtime)
         last_modified = email.utils.formatdate(mtime, usegmt=True)
-        meta = (("ETag", etag), ("Last-Modified", last_modified),
-                ("Content-Type", _TYPES.get(file.suffix, "application/octet-stream")))
+        meta = (
+            ("ETag", etag),
+            ("Last-Modified", last_modified),
+            ("Content-Type", _TYPES.get(file.suffix, "application/octet-stream")),
+        )
         inm = headers.get("if-none-match")
         ims = headers.get("if-modified-since")
         if inm is not None:
