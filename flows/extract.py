@@ -6,6 +6,7 @@ process pool for large ones (extraction is the CPU-bound stage of the pipeline).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -188,7 +189,10 @@ def extract_pages(
     jobs = [(p, min_chars) for p in pages]
     if workers == 1 or len(pages) < _POOL_MIN_PAGES:
         return [_extract_or_error(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver, not fork: the flow process runs threads (Prefect, httpx), and forking a
+    # threaded process can copy a held lock into the child.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return list(pool.map(_extract_or_error, jobs, chunksize=8))
 
 

@@ -1,0 +1,123 @@
+"""Extended check on real article pages nobody on this project wrote (../shared/realworld).
+
+Skipped when that folder is absent (a user's clone does not have it). The pages are served as
+published (bytes and declared charset) from a loopback site whose feeds also carry a dead link, a
+redirect, a server error, a PDF, tracking parameters, a slow page and articles listed in several
+feeds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import write_config
+
+from flows.demo.server import Answer, SiteServer
+from flows.monitor import monitor
+
+REALWORLD = Path(__file__).resolve().parent.parent.parent / "shared" / "realworld"
+pytestmark = [
+    pytest.mark.realworld,
+    pytest.mark.e2e,
+    pytest.mark.skipif(not REALWORLD.is_dir(), reason=f"{REALWORLD} is absent"),
+]
+
+
+def rss(site: SiteServer, title: str, links: list[str]) -> bytes:
+    items = "".join(
+        f"<item><title>item {i}</title><link>{link.replace('&', '&amp;')}</link>"
+        f"<pubDate>Mon, 0{1 + i % 9} Sep 2025 10:00:00 GMT</pubDate></item>"
+        for i, link in enumerate(links)
+    )
+    return (
+        f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{title}</title>"
+        f"<link>{site.base_url}/</link>{items}</channel></rss>"
+    ).encode()
+
+
+def test_real_pages_land(prefect, tmp_path: Path, seeds_dir: Path) -> None:
+    meta = json.loads((REALWORLD / "pages_meta.json").read_text(encoding="utf-8"))
+    root = tmp_path / "site"
+    (root / "articles").mkdir(parents=True)
+    (root / "feeds").mkdir()
+    (root / "files").mkdir()
+    (root / "files" / "report.pdf").write_bytes(
+        b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    )
+    stems = sorted(name.removesuffix(".html") for name in meta)
+    for stem in stems:
+        shutil.copy(REALWORLD / "pages" / f"{stem}.html", root / "articles" / f"{stem}.html")
+    with SiteServer(root, slow_seconds=1.0) as site:
+        for stem in stems:  # serve each page with the charset its publisher declared
+            charset = meta[f"{stem}.html"].get("declared_charset") or "utf-8"
+            body = (root / "articles" / f"{stem}.html").read_bytes()
+            site.route(
+                f"/articles/{stem}.html",
+                Answer(200, body, (("Content-Type", f"text/html; charset={charset}"),)),
+            )
+        half = len(stems) // 2
+        url = lambda s: site.url(f"/articles/{s}.html")  # noqa: E731
+        feed_a = [url(s) for s in stems[2:half]] + [
+            url(stems[2]) + "?utm_source=rss&utm_medium=feed",  # same page, tracking added
+            site.url(f"/go/{stems[0]}"),  # redirect
+            site.url("/articles/gone-missing.html"),  # dead link
+            site.url("/broken/live-blog.html"),  # 500
+            site.url("/files/report.pdf"),  # not HTML
+        ]
+        feed_b = (
+            [url(s) for s in stems[half:]]
+            + [
+                url(s) + "#comments"
+                for s in stems[2:6]  # the same articles in a second feed
+            ]
+            + [site.url(f"/slow/{stems[1]}")]
+        )
+        (root / "feeds" / "a.xml").write_bytes(rss(site, "A", feed_a))
+        (root / "feeds" / "b.xml").write_bytes(rss(site, "B", feed_b))
+        cfg = write_config(
+            tmp_path / "c.toml",
+            feeds=[site.url("/feeds/a.xml"), site.url("/feeds/b.xml")],
+            db=tmp_path / "w.duckdb",
+            seeds=seeds_dir,
+            network={"timeout_seconds": 10},
+        )
+        summary = monitor(config=str(cfg))
+        con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+        landed = {
+            u for (u,) in con.execute("SELECT url FROM articles WHERE length(text) > 0").fetchall()
+        }
+        # the slow page has no redirect and no same-host canonical link: it keeps its /slow/ URL
+        reachable = {url(s) for s in stems if s != stems[1]} | {site.url(f"/slow/{stems[1]}")}
+        share = len(landed & reachable) / len(reachable)
+        print(f"{len(landed & reachable)} of {len(reachable)} real pages landed ({share:.1%})")
+        assert share >= 0.95
+        assert con.execute("SELECT count(*) - count(DISTINCT url) FROM articles").fetchone()[0] == 0
+        assert landed <= reachable  # no tracking or fragment variants, no redirect URLs
+        failures = {
+            (s, r, u)
+            for s, r, u in con.execute("SELECT stage, reason, url FROM fetch_errors").fetchall()
+        }
+        assert {(s, r) for s, r, _ in failures} >= {
+            ("page", "http_404"),
+            ("page", "http_500"),
+            ("page", "not_html"),
+        }
+        # every reachable page that did not land has a failure row with a reason
+        missing = reachable - landed
+        assert missing <= {u for _, _, u in failures}
+        assert (
+            con.execute(
+                "SELECT count(*) FROM article_feeds WHERE article_id IN "
+                "(SELECT article_id FROM article_feeds GROUP BY 1 HAVING count(*) = 2)"
+            ).fetchone()[0]
+            == 8
+        )
+        con.close()
+        n = len(site.requests)
+        second = monitor(config=str(cfg))
+        assert sorted(r.path for r in site.requests[n:]) == ["/feeds/a.xml", "/feeds/b.xml"]
+        assert second["articles_new"] == 0 and summary["articles_new"] == len(landed)
