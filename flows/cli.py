@@ -11,13 +11,17 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    import duckdb
 
 from flows import __version__
 from flows.errors import ConfigError, CorpusMonitorError
@@ -228,11 +232,8 @@ def query(
     """Run a read-only SQL query on the warehouse."""
     import duckdb
 
-    from flows.warehouse import connect
-
     try:
-        path = _db_path(config, db)
-        with connect(path, read_only=True) as con:
+        with _open_read_only(config, db) as con:
             try:
                 cur = con.execute(sql)
             except duckdb.Error as e:
@@ -248,11 +249,8 @@ def query(
 @app.command()
 def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
     """Feeds and their health, and the last runs."""
-    from flows.warehouse import connect
-
     try:
-        path = _db_path(config, db)
-        with connect(path, read_only=True) as con:
+        with _open_read_only(config, db) as con:
             cur = con.execute(
                 "SELECT name, url, state, last_status, last_error, "
                 "consecutive_failures AS failures, "
@@ -272,12 +270,18 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
         raise _fail(e) from None
 
 
-def _db_path(config: Path | None, db: Path | None) -> Path:
-    if db is not None:
-        return db
-    from flows.config import load_settings
+def _open_read_only(
+    config: Path | None, db: Path | None
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-only, retried while a run holds it (warehouse.busy_* settings)."""
+    from flows.config import WarehouseSettings, find_config, load_settings
+    from flows.warehouse import connect
 
-    return load_settings(config).warehouse.path
+    if db is not None and find_config(config) is None:
+        ws = WarehouseSettings(path=db)
+    else:
+        ws = load_settings(config, db).warehouse
+    return connect(ws.path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait)
 
 
 def version_callback(value: bool) -> None:

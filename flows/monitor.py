@@ -7,8 +7,10 @@ Prefect server. The stages themselves are plain functions in flows.pipeline.
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
+import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -23,7 +25,7 @@ from flows.report import run_summary_markdown
 from flows.topics import TopicMatcher
 
 
-def _open(settings: Settings):
+def _open(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     return wh.connect(
         settings.warehouse.path,
         retries=settings.warehouse.busy_retries,

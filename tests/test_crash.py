@@ -33,13 +33,22 @@ def test_kill_mid_run_then_rerun(prefect, tmp_path: Path, seeds_dir: Path) -> No
     # The slow page hangs for a minute: the run is killed while it waits for it, after the
     # batches before it have been loaded.
     with SiteServer(root, slow_seconds=60) as site:
-        cfg = write_config(tmp_path / "c.toml", feeds=[site.url(f"/feeds/{f}") for f in DEMO_FEEDS],
-                           db=db, seeds=seeds_dir, network={"timeout_seconds": 90},
-                           pipeline={"batch_size": 4})
+        cfg = write_config(
+            tmp_path / "c.toml",
+            feeds=[site.url(f"/feeds/{f}") for f in DEMO_FEEDS],
+            db=db,
+            seeds=seeds_dir,
+            network={"timeout_seconds": 90},
+            pipeline={"batch_size": 4},
+        )
         env = os.environ | {"PREFECT_HOME": str(tmp_path / "prefect-child")}
         env.pop("PREFECT_API_URL", None)
-        child = subprocess.Popen([sys.executable, "-m", "flows", "run", "--config", str(cfg)],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "flows", "run", "--config", str(cfg)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 120
             while not site.paths("/slow/"):
@@ -64,7 +73,19 @@ def test_kill_mid_run_then_rerun(prefect, tmp_path: Path, seeds_dir: Path) -> No
     # nothing lost: every article the undisturbed demo run gets is there, once
     assert count(db, "SELECT count(*) FROM articles") == 30
     assert count(db, "SELECT count(*) - count(DISTINCT url) FROM articles") == 0
-    assert count(db, "SELECT count(*) FROM (SELECT article_id, topic FROM article_topics GROUP BY ALL HAVING count(*) > 1)") == 0
-    assert count(db, "SELECT count(*) FROM (SELECT doc_id, band FROM dedup_bands GROUP BY ALL HAVING count(*) > 1)") == 0
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM (SELECT article_id, topic FROM article_topics GROUP BY ALL HAVING count(*) > 1)",
+        )
+        == 0
+    )
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM (SELECT doc_id, band FROM dedup_bands GROUP BY ALL HAVING count(*) > 1)",
+        )
+        == 0
+    )
     # nothing refetched that was loaded before the kill
     assert len(fetched) <= 31 - loaded_before

@@ -1,0 +1,104 @@
+"""The CLI's read commands on a real warehouse file, including a busy one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flows import warehouse as wh
+
+
+def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def make_db(path: Path) -> None:
+    with wh.connect(path) as con:
+        con.execute(
+            "INSERT INTO feeds (url, name) VALUES ('https://example.org/rss.xml', 'example')"
+        )
+
+
+def hold(path: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """Another process holding the DuckDB file, as a running flow would."""
+    code = f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep({seconds})"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert p.stdout is not None and p.stdout.readline().strip() == b"held"
+    return p
+
+
+def test_query_json_and_bad_sql(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    make_db(db)
+    out = cli("query", "--db", str(db), "-f", "json", "SELECT url, name FROM feeds", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"url": "https://example.org/rss.xml", "name": "example"}
+    bad = cli("query", "--db", str(db), "SELEC nothing", cwd=tmp_path)
+    assert bad.returncode == 2 and "query failed" in bad.stderr
+
+
+def test_status_lists_feeds(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    make_db(db)
+    out = cli("status", "--db", str(db), "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout.splitlines()[0])
+    assert first["url"] == "https://example.org/rss.xml" and first["state"] == "ok"
+
+
+def test_busy_warehouse_retries_then_exits_3(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    make_db(db)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[warehouse]\npath = "{db}"\nbusy_retries = 1\nbusy_wait = "1s"\n')
+    holder = hold(db, 30)
+    try:
+        started = time.monotonic()
+        out = cli("query", "--config", str(cfg), "SELECT 1", cwd=tmp_path)
+        assert out.returncode == 3
+        assert "in use by another process" in out.stderr
+        assert time.monotonic() - started >= 1  # it waited and retried before giving up
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_busy_warehouse_is_waited_for(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    make_db(db)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[warehouse]\npath = "{db}"\nbusy_retries = 10\nbusy_wait = "1s"\n')
+    holder = hold(db, 2)
+    try:
+        out = cli(
+            "query",
+            "--config",
+            str(cfg),
+            "-f",
+            "json",
+            "SELECT count(*) AS n FROM feeds",
+            cwd=tmp_path,
+        )
+    finally:
+        holder.wait()
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"n": 1}
+
+
+def test_a_second_run_on_the_same_warehouse_is_skipped(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with wh.run_lock(db):
+        try:
+            with wh.run_lock(db):
+                raise AssertionError("two runs held the lock")
+        except wh.WarehouseBusy as e:
+            assert "this run is skipped" in str(e)
