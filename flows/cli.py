@@ -180,7 +180,7 @@ def demo(
             raise _fail(e) from None
         _demo_queries(db)
         typer.echo(
-            f"\nExplore it: corpus-monitor query --db {_shown(db, root)} "
+            f"\nExplore it: .venv/bin/corpus-monitor query --db {_shown(db, root)} "
             '"SELECT dedup_status, count(*) FROM articles GROUP BY ALL"'
         )
         if keep_serving:
@@ -200,7 +200,7 @@ def _demo_queries(db: Path) -> None:
     from flows.warehouse import connect
 
     with connect(db, read_only=True) as con:
-        typer.secho("\nTopic mentions by day (article_topics):", bold=True)
+        typer.secho("\nTopics (from article_topics, computed at load time):", bold=True)
         cur = con.execute(
             """
             SELECT topic, count(DISTINCT a.article_id) AS articles,
@@ -215,8 +215,12 @@ def _demo_queries(db: Path) -> None:
         typer.secho("Duplicates found:", bold=True)
         cur = con.execute(
             """
-            SELECT a.title, a.dedup_status, a.duplicate_of, round(a.similarity, 3) AS similarity
-            FROM articles a WHERE a.dedup_status <> 'unique' ORDER BY a.url
+            SELECT a.title AS copy, a.dedup_status, a.duplicate_of,
+                   coalesce(s.title, o.title) AS original, round(a.similarity, 3) AS similarity
+            FROM articles a
+            LEFT JOIN articles o ON o.article_id = a.duplicate_of
+            LEFT JOIN seeds s ON 'seed:' || s.seed_id = a.duplicate_of
+            WHERE a.dedup_status <> 'unique' ORDER BY a.url
             """
         )
         _print_rows([d[0] for d in cur.description], cur.fetchall(), Format.table)

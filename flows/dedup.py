@@ -25,8 +25,6 @@ import numpy as np
 from flows.config import DedupSettings
 from flows.text import words
 
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MASK32 = np.uint64(0xFFFFFFFF)
 _SEED = 20260522  # fixed: signatures must be comparable across runs and machines
 
 
@@ -47,14 +45,18 @@ class MinHasher:
         self.bands = settings.bands
         self.rows = settings.num_perm // settings.bands
         rng = np.random.default_rng(_SEED)
-        # a, b < 2^31 and shingle hashes < 2^32 keep a*x + b below 2^64: no overflow.
-        self._a = rng.integers(1, 1 << 31, size=self.num_perm, dtype=np.uint64)
-        self._b = rng.integers(0, 1 << 31, size=self.num_perm, dtype=np.uint64)
+        # Multiply-shift hashing: h(x) = ((a*x + b) mod 2^64) >> 32 with a odd is a universal
+        # family; the uint64 wrap-around is the mod. (A small-range (a*x + b) mod p with no
+        # wrap-around is nearly monotone in x: every "permutation" then picks the same minimum.)
+        self._a = rng.integers(0, 1 << 63, size=self.num_perm, dtype=np.uint64) * np.uint64(
+            2
+        ) + np.uint64(1)
+        self._b = rng.integers(0, 1 << 63, size=self.num_perm, dtype=np.uint64)
         mult = rng.integers(1, 1 << 62, size=self.k, dtype=np.uint64) | np.uint64(1)
         self._mult = mult
 
     def shingles(self, text: str) -> np.ndarray:
-        """Sorted unique 32-bit hashes of the text's word k-shingles (one shingle if shorter)."""
+        """Sorted unique 64-bit hashes of the text's word k-shingles (one shingle if shorter)."""
         toks = words(text)
         if not toks:
             return np.empty(0, dtype=np.uint64)
@@ -65,13 +67,14 @@ class MinHasher:
         with np.errstate(over="ignore"):
             for j in range(k):  # order-sensitive mix of k consecutive word hashes
                 acc = (acc ^ (h[j : j + n] * self._mult[j])) * np.uint64(0x9E3779B97F4A7C15)
-        return np.unique(acc >> np.uint64(32))
+        return np.unique(acc)
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         if shingles.size == 0:
             return np.full(self.num_perm, 0xFFFFFFFF, dtype=np.uint32)
-        hv = (np.outer(shingles, self._a) + self._b) % _MERSENNE
-        return (hv.min(axis=0) & _MASK32).astype(np.uint32)
+        with np.errstate(over="ignore"):
+            hv = (np.outer(shingles, self._a) + self._b) >> np.uint64(32)
+        return hv.min(axis=0).astype(np.uint32)
 
     def band_keys(self, signature: np.ndarray) -> np.ndarray:
         """One signed 64-bit key per band (DuckDB BIGINT)."""

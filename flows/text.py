@@ -26,9 +26,10 @@ _TAIL_MARKER = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _AD_TOKEN = re.compile(r"\[/?ad_?\d*\]", re.IGNORECASE)
-# A tail is only cut from the last part of a text, so an article that mentions "Related" in
-# its first paragraphs is never truncated.
-_TAIL_MIN_FRACTION = 0.5
+# A marker starts a tail only when little follows it (at most this share of the text);
+# elsewhere the marker line alone is dropped, so a "Read more" or "Advertisement" line inserted
+# mid-article never costs the paragraphs after it.
+_TAIL_MAX_FRACTION = 0.25
 
 
 def clean_text(text: str) -> str:
@@ -58,12 +59,16 @@ def _last_nonblank(lines: list[str]) -> str | None:
 
 def _cut_tail(lines: list[str]) -> list[str]:
     total = sum(len(ln) for ln in lines) or 1
-    seen = 0
-    for i, ln in enumerate(lines):
-        if seen / total >= _TAIL_MIN_FRACTION and _TAIL_MARKER.match(ln):
-            return lines[:i]
-        seen += len(ln)
-    return lines
+    remaining = total
+    kept: list[str] = []
+    for ln in lines:
+        remaining -= len(ln)
+        if _TAIL_MARKER.match(ln):
+            if remaining / total <= _TAIL_MAX_FRACTION and any(kept):
+                return kept
+            continue  # a junk line inside the text: drop the line only
+        kept.append(ln)
+    return kept
 
 
 def split_title(text: str) -> tuple[str | None, str]:

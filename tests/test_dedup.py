@@ -167,6 +167,19 @@ def test_copy_of_a_copy_points_at_the_root(con) -> None:
     assert v.duplicate_of == "root"
 
 
+def test_signature_agreement_estimates_jaccard() -> None:
+    """MinHash is only as good as its hash family: agreement must track real Jaccard."""
+    h = MinHasher(DedupSettings(num_perm=512, bands=128))
+    base = article(60, 600).split()
+    errors = []
+    for keep in (0.95, 0.8, 0.6, 0.4):
+        other = base[: int(len(base) * keep)] + article(61, int(len(base) * (1 - keep))).split()
+        a, b = h.shingles(" ".join(base)), h.shingles(" ".join(other))
+        agreement = float((h.signature(a) == h.signature(b)).mean())
+        errors.append(abs(agreement - jaccard(a, b)))
+    assert max(errors) < 0.08, errors
+
+
 def test_similarity_is_real_jaccard() -> None:
     h = MinHasher(SETTINGS)
     a = h.shingles("one two three four five six seven")
