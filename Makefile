@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format clean
+.PHONY: help install demo test lint format clean bench
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,8 +31,8 @@ test: $(STAMP) ## Run the test suite (offline, loopback servers, real DuckDB/Pre
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check flows tests
-	$(BIN)/ruff format --check flows tests
+	$(BIN)/ruff check flows tests benchmarks
+	$(BIN)/ruff format --check flows tests benchmarks
 	$(BIN)/mypy flows
 
 format: $(STAMP) ## Format the code with ruff
@@ -41,3 +41,6 @@ format: $(STAMP) ## Format the code with ruff
 
 clean: ## Remove the demo warehouse, Prefect's local home and caches (keeps .venv)
 	rm -rf .prefect warehouse/demo.duckdb warehouse/demo.duckdb.* .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP) ## Throughput ratios: end-to-end vs bare extraction, no-change rerun, bulk loads
+	$(BIN)/python benchmarks/bench_pipeline.py

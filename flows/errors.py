@@ -51,6 +51,7 @@ REASONS: dict[str, str] = {
     "bad_url": "the URL is not http(s) or cannot be parsed",
     "too_many_redirects": "more redirects than allowed",
     "network": "another transport error (TLS, protocol)",
+    # stage robots; reserved: robots.txt is not consulted yet
     "robots_disallowed": "robots.txt forbids the page",
     "empty_extraction": "no main text could be extracted from the page",
 }

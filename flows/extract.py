@@ -6,6 +6,7 @@ process pool for large ones (extraction is the CPU-bound stage of the pipeline).
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import re
@@ -179,6 +180,27 @@ def _extract_or_error(args: tuple[Page, int]) -> Extracted | FetchError:
 
 # Below this many pages a process pool costs more (worker start-up, imports) than it saves.
 _POOL_MIN_PAGES = 48
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process and size, kept for the next batch (workers import trafilatura once).
+
+    forkserver, not fork: the flow process runs threads (Prefect, httpx), and forking a threaded
+    process can copy a held lock into the child.
+    """
+    if workers not in _pools:
+        context = multiprocessing.get_context("forkserver")
+        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        if len(_pools) == 1:
+            atexit.register(shutdown_pools)
+    return _pools[workers]
+
+
+def shutdown_pools() -> None:
+    for pool in _pools.values():
+        pool.shutdown(cancel_futures=True)
+    _pools.clear()
 
 
 def extract_pages(
@@ -189,11 +211,7 @@ def extract_pages(
     jobs = [(p, min_chars) for p in pages]
     if workers == 1 or len(pages) < _POOL_MIN_PAGES:
         return [_extract_or_error(j) for j in jobs]
-    # forkserver, not fork: the flow process runs threads (Prefect, httpx), and forking a
-    # threaded process can copy a held lock into the child.
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_extract_or_error, jobs, chunksize=8))
+    return list(_pool(workers).map(_extract_or_error, jobs, chunksize=4))
 
 
 def as_dict(e: Extracted) -> dict[str, Any]:

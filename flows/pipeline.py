@@ -158,7 +158,10 @@ def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted],
     articles, failures = [], []
     for page, r in zip(pages, results, strict=True):
         if isinstance(r, FetchError):
-            failures.append(Failure(page.url, page.item.feed_url, "extract", r.reason, r.detail))
+            # keyed by the feed's URL for the page, which is what the next run looks up
+            failures.append(
+                Failure(page.item.url, page.item.feed_url, "extract", r.reason, r.detail)
+            )
         else:
             articles.append(r)
     return articles, failures

@@ -103,7 +103,10 @@ class SiteServer:
         return self.base_url + path
 
     def route(self, path: str, answer: Answer | Handler) -> None:
-        """Answer ``path`` (exact, without query) with a fixed Answer or a handler."""
+        """Answer ``path`` (exact, without query) with a fixed Answer or a handler.
+
+        A path ending in ``*`` matches every path with that prefix.
+        """
         self._routes[path] = answer
 
     def paths(self, prefix: str = "") -> list[str]:
@@ -131,6 +134,11 @@ class SiteServer:
 
     def _answer(self, path: str, headers: dict[str, str]) -> Answer:
         route = self._routes.get(path)
+        if route is None:
+            route = next(
+                (a for p, a in self._routes.items() if p.endswith("*") and path.startswith(p[:-1])),
+                None,
+            )
         if route is not None:
             return route if isinstance(route, Answer) else route(path, headers)
         if path.startswith("/go/"):
