@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
+# pip's and other tools' caches stay in the project too.
+export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format clean bench
@@ -40,7 +42,7 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix flows tests
 
 clean: ## Remove the demo warehouse, Prefect's local home and caches (keeps .venv)
-	rm -rf .prefect warehouse/demo.duckdb warehouse/demo.duckdb.* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .prefect .cache warehouse/demo.duckdb warehouse/demo.duckdb.* .pytest_cache .mypy_cache .ruff_cache
 
 bench: $(STAMP) ## Throughput ratios: end-to-end vs bare extraction, no-change rerun, bulk loads
 	$(BIN)/python benchmarks/bench_pipeline.py
