@@ -435,6 +435,12 @@ def signature_rows(
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at: datetime) -> None:
+    """Record a run. Runs are exclusive (run_lock), so any other run still 'running' died."""
+    con.execute(
+        "UPDATE runs SET status = 'crashed', error = 'the process ended without finishing' "
+        "WHERE status = 'running' AND run_id <> ?",
+        [run_id],
+    )
     con.execute(
         "INSERT INTO runs (run_id, flow_run_name, started_at, status) VALUES (?, ?, ?, 'running') "
         "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",

@@ -70,6 +70,7 @@ def test_kill_mid_run_then_rerun(prefect, tmp_path: Path, seeds_dir: Path) -> No
         summary = monitor(config=str(cfg))
         fetched = [p for p in site2.paths() if p.startswith("/articles/")]
     assert summary["status"] == "completed"
+    assert count(db, "SELECT count(*) FROM runs WHERE status = 'crashed'") == 1
     # nothing lost: every article the undisturbed demo run gets is there, once
     assert count(db, "SELECT count(*) FROM articles") == 30
     assert count(db, "SELECT count(*) - count(DISTINCT url) FROM articles") == 0

@@ -139,6 +139,14 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
         >= 2
     )
 
+    # the run's summary and its new articles are artifacts in Prefect, under stable keys
+    from prefect.artifacts import Artifact
+
+    summary_artifact = Artifact.get("corpus-monitor-run-summary")
+    assert summary_artifact is not None and "| new articles | 30 |" in str(summary_artifact.data)
+    table = Artifact.get("corpus-monitor-new-articles")
+    assert table is not None and "musk-urges-dialogue-washington-moscow" in str(table.data)
+
     # a second run: every feed answers 304, no page is requested, no row is added
     before = {
         t: one(db, f"SELECT count(*) FROM {t}")

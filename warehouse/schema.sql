@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS runs (
     flow_run_name       VARCHAR,
     started_at          TIMESTAMPTZ NOT NULL,
     finished_at         TIMESTAMPTZ,
-    status              VARCHAR NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+    status              VARCHAR NOT NULL
+                        CHECK (status IN ('running', 'completed', 'failed', 'crashed')),
     feeds_polled        INTEGER NOT NULL DEFAULT 0,
     feeds_not_modified  INTEGER NOT NULL DEFAULT 0,
     feeds_failed        INTEGER NOT NULL DEFAULT 0,
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS runs (
     near_duplicates     INTEGER NOT NULL DEFAULT 0,
     error               VARCHAR
 );
-COMMENT ON TABLE runs IS 'One row per flow run (run_id = the Prefect flow-run id). A row left in status running after its process ended is a crashed run.';
+COMMENT ON TABLE runs IS 'One row per flow run (run_id = the Prefect flow-run id). status: running, completed, failed (an error stopped it), crashed (its process ended without finishing; marked by the next run).';
 COMMENT ON COLUMN runs.items_seen IS 'Feed entries read in this run (all feeds, before skipping known URLs).';
 COMMENT ON COLUMN runs.new_urls IS 'Entry URLs not ingested before, which this run tried to fetch.';
 COMMENT ON COLUMN runs.page_failures IS 'Pages that failed at the page stage (HTTP errors, timeouts, not HTML, too large, blocked).';
