@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 from pathlib import Path
 
@@ -206,6 +207,12 @@ def test_every_failure_kind_is_recorded(
         "/page/huge.html",
         Answer(200, b"<html><body>" + b"x" * 300_000, (("Content-Type", "text/html"),)),
     )
+    bomb = gzip.compress(b"<html><body>" + b" " * 2_000_000)  # ~2 KB on the wire, 2 MB inflated
+    site.route(
+        "/page/bomb.html",
+        Answer(200, bomb, (("Content-Type", "text/html"), ("Content-Encoding", "gzip"))),
+    )
+    site.route("/page/loop.html", Answer(302, b"", (("Location", "/page/loop.html"),)))
     site.route(
         "/page/image.png",
         Answer(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, (("Content-Type", "image/png"),)),
@@ -232,6 +239,8 @@ def test_every_failure_kind_is_recorded(
             site.url("/page/timeout.html"),
             site.url("/page/huge.html"),
             site.url("/page/image.png"),
+            site.url("/page/bomb.html"),
+            site.url("/page/loop.html"),
             "http://no-such-host.invalid/story.html",
             f"{refused}/story.html",
             site.url("/articles/tesla-q3-deliveries.html"),
@@ -273,6 +282,8 @@ def test_every_failure_kind_is_recorded(
         ("page", "timeout", site.url("/page/timeout.html")),
         ("page", "too_large", site.url("/page/huge.html")),
         ("page", "not_html", site.url("/page/image.png")),
+        ("page", "too_large", site.url("/page/bomb.html")),
+        ("page", "too_many_redirects", site.url("/page/loop.html")),
         ("page", "dns", "http://no-such-host.invalid/story.html"),
         ("page", "refused", f"{refused}/story.html"),
         ("feed", "not_a_feed", site.url("/feeds/html.xml")),
@@ -283,7 +294,9 @@ def test_every_failure_kind_is_recorded(
     }
     assert got == expected
     assert one(tmp_path / "w.duckdb", "SELECT count(*) FROM articles") == 1
-    assert summary["feeds_failed"] == 5 and summary["page_failures"] == 5
+    assert summary["feeds_failed"] == 5 and summary["page_failures"] == 7
+    details = dict(rows(tmp_path / "w.duckdb", "SELECT url, detail FROM fetch_errors"))
+    assert "cut off" in details[site.url("/page/bomb.html")]  # counted after decompression
     states = dict(rows(tmp_path / "w.duckdb", "SELECT url, last_status FROM feeds"))
     assert states[site.url("/feeds/down.xml")] == "error"
     assert states[site.url("/feeds/faults.xml")] == "ok"
