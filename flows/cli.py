@@ -204,8 +204,7 @@ def _demo_queries(db: Path) -> None:
         cur = con.execute(
             """
             SELECT topic, count(DISTINCT a.article_id) AS articles,
-                   count(DISTINCT a.article_id) FILTER (WHERE a.dedup_status = 'unique')
-                       AS unique_stories,
+                   count(DISTINCT a.cluster_id) AS stories,
                    sum(t.mentions) AS mentions
             FROM article_topics t JOIN articles a USING (article_id)
             GROUP BY topic ORDER BY mentions DESC

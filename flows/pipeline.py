@@ -233,6 +233,7 @@ def build_load(
             dedup_status=v.status,
             duplicate_of=v.duplicate_of,
             similarity=v.similarity,
+            cluster_id=v.root_id,
         )
         batch.count("articles_new")
         batch.count(

@@ -255,6 +255,7 @@ _SCHEMAS: dict[str, pa.Schema] = {
             ("dedup_status", pa.string()),
             ("duplicate_of", pa.string()),
             ("similarity", pa.float64()),
+            ("cluster_id", pa.string()),
         ]
     ),
     "article_feeds": pa.schema(

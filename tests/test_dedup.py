@@ -82,7 +82,7 @@ def store(con, doc_id: str, text: str, root: str | None = None, at: datetime = T
     else:
         con.execute(
             "INSERT INTO articles (article_id, url, text, feed_url, first_seen_at, run_id, content_hash, "
-            "dedup_status, duplicate_of) VALUES (?, ?, ?, 'f', ?, 'r', ?, ?, ?)",
+            "dedup_status, duplicate_of, cluster_id) VALUES (?, ?, ?, 'f', ?, 'r', ?, ?, ?, ?)",
             [
                 doc_id,
                 f"https://x/{doc_id}",
@@ -91,6 +91,7 @@ def store(con, doc_id: str, text: str, root: str | None = None, at: datetime = T
                 content_hash(text),
                 "unique" if root is None else "near_duplicate",
                 root,
+                root or doc_id,
             ],
         )
     wh.load(con, "r", batch)

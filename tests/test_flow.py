@@ -83,6 +83,14 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
         [aid(site, "tesla-berlin-output-syndicated")],
     )[0]
     assert (status, dup_of) == ("near_duplicate", aid(site, "tesla-berlin-output"))
+    # a story cluster holds the original and its copies
+    assert one(
+        db,
+        "SELECT cluster_id FROM articles WHERE article_id = ?",
+        [aid(site, "tesla-berlin-output-syndicated")],
+    ) == aid(site, "tesla-berlin-output")
+    assert one(db, "SELECT count(*) FROM articles WHERE cluster_id = ?", [SEED]) == 1
+    assert one(db, "SELECT count(DISTINCT cluster_id) FROM articles") == 29
     assert (
         one(
             db,

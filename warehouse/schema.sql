@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS articles (
                    CHECK (dedup_status IN ('unique', 'exact_duplicate', 'near_duplicate')),
     duplicate_of   VARCHAR,
     similarity     DOUBLE,
+    cluster_id     VARCHAR NOT NULL,
     CHECK ((dedup_status = 'unique') = (duplicate_of IS NULL))
 );
 COMMENT ON TABLE articles IS 'One row per article URL, with its extracted text and its dedup verdict. Duplicates are kept and flagged.';
@@ -117,6 +118,7 @@ COMMENT ON COLUMN articles.feed_url IS 'The first feed the article was seen in; 
 COMMENT ON COLUMN articles.content_hash IS 'Hash of the normalised text (case, quotes, dashes, whitespace folded): equal hash = exact duplicate.';
 COMMENT ON COLUMN articles.dedup_status IS 'unique, exact_duplicate (same normalised text) or near_duplicate (shingle Jaccard >= threshold).';
 COMMENT ON COLUMN articles.duplicate_of IS 'The earliest original: an article_id, or ''seed:<seed_id>''. NULL when unique.';
+COMMENT ON COLUMN articles.cluster_id IS 'The story: the earliest original''s id (an article_id or ''seed:<id>''); a unique article is its own cluster. count(DISTINCT cluster_id) counts stories.';
 COMMENT ON COLUMN articles.similarity IS 'Jaccard similarity of word 5-shingles with duplicate_of, in [0, 1].';
 
 CREATE TABLE IF NOT EXISTS article_feeds (
