@@ -11,7 +11,8 @@ import os
 import sys
 import tempfile
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -190,6 +191,87 @@ def demo(
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
+
+
+dedup_app = typer.Typer(help="Duplicate checks against the seed corpus and the warehouse.")
+app.add_typer(dedup_app, name="dedup")
+
+
+@dedup_app.command("check")
+def dedup_check(
+    input_file: Annotated[
+        Path, typer.Argument(metavar="INPUT.jsonl", help='Lines of {"id": ..., "text": ...}')
+    ],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Is this text already in my corpus? Compares each input with the seeds, the warehouse and
+    the other inputs, writes nothing, and prints one JSON line per input (in input order)."""
+    from datetime import UTC
+
+    from flows.config import load_settings
+    from flows.dedup import Doc, History, MemoryIndex, MergedHistory, MinHasher, decide
+    from flows.seeds import load_seeds
+    from flows.warehouse import DedupIndex
+
+    try:
+        settings = load_settings(config, db)
+        inputs = _read_jsonl(input_file)
+        hasher = MinHasher(settings.dedup)
+        seeds = load_seeds(settings.seeds.path)
+        parts: list[History] = [
+            MemoryIndex(
+                hasher, [(s.doc_id, s.text) for s in seeds], datetime.min.replace(tzinfo=UTC)
+            )
+        ]
+        docs = [Doc(f"input:{i}", text, None, f"{n:012d}") for n, (i, text) in enumerate(inputs)]
+        path = settings.warehouse.path
+        with _open_read_only(config, db) if path.exists() else _nothing() as con:
+            if con is not None:
+                parts.append(DedupIndex(con))
+            verdicts = decide(docs, hasher, MergedHistory(*parts), settings.dedup.threshold)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    for doc, (input_id, _) in zip(docs, inputs, strict=True):
+        v = verdicts[doc.doc_id]
+        typer.echo(
+            json.dumps(
+                {
+                    "id": input_id,
+                    "dedup_status": v.status,
+                    "duplicate_of": v.duplicate_of,
+                    "similarity": v.similarity,
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def _read_jsonl(path: Path) -> list[tuple[Any, str]]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    out: list[tuple[Any, str]] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path} line {n}: not JSON: {e.msg}") from None
+            if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("text"), str):
+                raise ConfigError(f'{path} line {n}: expected {{"id": ..., "text": "..."}}')
+            if str(obj["id"]) in seen:
+                raise ConfigError(f"{path} line {n}: id {obj['id']!r} is used twice")
+            seen.add(str(obj["id"]))
+            out.append((obj["id"], obj["text"]))
+    return out
 
 
 def _shown(path: Path, root: Path) -> Path:

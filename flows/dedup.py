@@ -220,3 +220,54 @@ def decide(
         for b, k in enumerate(d.band_keys):
             batch_bands.setdefault((b, int(k)), []).append(d.doc_id)
     return verdicts
+
+
+class MemoryIndex:
+    """A History held in memory (the seed folder read directly, for checks that write nothing)."""
+
+    def __init__(self, hasher: MinHasher, docs: Iterable[tuple[str, str]], at: datetime) -> None:
+        self._hash: dict[str, str] = {}
+        self._bands: dict[tuple[int, int], list[str]] = {}
+        self._docs: dict[str, Stored] = {}
+        for doc_id, text in docs:
+            sig = hasher.signature(hasher.shingles(text))
+            self._hash.setdefault(content_hash(text), doc_id)
+            for b, k in enumerate(hasher.band_keys(sig)):
+                self._bands.setdefault((b, int(k)), []).append(doc_id)
+            self._docs[doc_id] = Stored(doc_id, doc_id, at, text)
+
+    def by_hash(self, hashes: Sequence[str]) -> dict[str, str]:
+        return {h: self._hash[h] for h in hashes if h in self._hash}
+
+    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        return {k: self._bands[k] for k in keys if k in self._bands}
+
+    def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
+        return {i: self._docs[i] for i in doc_ids if i in self._docs}
+
+
+class MergedHistory:
+    """Several histories read as one; the first that knows a document wins."""
+
+    def __init__(self, *parts: History) -> None:
+        self.parts = parts
+
+    def by_hash(self, hashes: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in reversed(self.parts):
+            out.update(part.by_hash(hashes))
+        return out
+
+    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        out: dict[tuple[int, int], list[str]] = {}
+        for part in self.parts:
+            for key, ids in part.candidates(keys).items():
+                out.setdefault(key, []).extend(i for i in ids if i not in out.get(key, []))
+        return out
+
+    def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
+        wanted = set(doc_ids)
+        out: dict[str, Stored] = {}
+        for part in self.parts:
+            out.update(part.docs(wanted - out.keys()))
+        return out

@@ -102,3 +102,43 @@ def test_a_second_run_on_the_same_warehouse_is_skipped(tmp_path: Path) -> None:
                 raise AssertionError("two runs held the lock")
         except wh.WarehouseBusy as e:
             assert "this run is skipped" in str(e)
+
+
+def test_dedup_check_writes_nothing(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    seed = (repo / "seeds" / "001_a1ee8a8df1b7c60e.txt").read_text(encoding="utf-8")
+    other = " ".join(
+        f"Sentence {i} about harbour cranes, tides and freight schedules." for i in range(40)
+    )
+    lines = [
+        {"id": "retyped-seed", "text": seed.replace("`", '"').upper()},
+        {"id": 7, "text": other},
+        {"id": "copy-of-7", "text": "Local desk: " + other + " Subscribe for more."},
+        {"id": "short", "text": "Nothing like anything."},
+    ]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    db = tmp_path / "w.duckdb"
+    cfg.write_text(f'[warehouse]\npath = "{db}"\n[seeds]\npath = "{repo / "seeds"}"\n')
+    out = cli("dedup", "check", "--config", str(cfg), str(inp), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [g["id"] for g in got] == ["retyped-seed", 7, "copy-of-7", "short"]
+    assert (
+        got[0]["dedup_status"] == "exact_duplicate"
+        and got[0]["duplicate_of"] == "seed:001_a1ee8a8df1b7c60e"
+    )
+    assert got[1] == {"id": 7, "dedup_status": "unique", "duplicate_of": None, "similarity": None}
+    assert got[2]["dedup_status"] == "near_duplicate" and got[2]["duplicate_of"] == "input:7"
+    assert got[3]["dedup_status"] == "unique"
+    assert not db.exists()  # no warehouse was created
+
+    make_db(db)
+    before = db.read_bytes()
+    assert cli("dedup", "check", "--config", str(cfg), str(inp), cwd=tmp_path).returncode == 0
+    assert db.read_bytes() == before  # read, never written
+
+    inp.write_text('{"id": 1, "text": "ok"}\n{"id": 2}\n', encoding="utf-8")
+    bad = cli("dedup", "check", "--config", str(cfg), str(inp), cwd=tmp_path)
+    assert bad.returncode == 2 and "in.jsonl line 2" in bad.stderr
