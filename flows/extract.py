@@ -13,7 +13,6 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from flows.errors import FetchError
@@ -213,14 +212,3 @@ def extract_pages(
         return [_extract_or_error(j) for j in jobs]
     return list(_pool(workers).map(_extract_or_error, jobs, chunksize=4))
 
-
-def as_dict(e: Extracted) -> dict[str, Any]:
-    return {
-        "url": e.url,
-        "title": e.title,
-        "author": e.author,
-        "published_at": e.published_at,
-        "language": e.language,
-        "site_name": e.site_name,
-        "text": e.text,
-    }

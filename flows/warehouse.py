@@ -339,7 +339,9 @@ _LOAD_SQL: dict[str, str] = {
         ON CONFLICT (url) DO UPDATE SET
             article_id = excluded.article_id, status = excluded.status,
             attempts = seen_urls.attempts + 1, last_reason = excluded.last_reason,
-            last_attempt_at = excluded.last_attempt_at""",
+            last_attempt_at = excluded.last_attempt_at
+        -- an ingested URL is never fetched again: meeting it in another feed changes nothing
+        WHERE seen_urls.status <> 'article'""",
     "fetch_errors": "INSERT INTO fetch_errors BY NAME SELECT * FROM stage_fetch_errors",
     "article_topics": "INSERT INTO article_topics BY NAME SELECT * FROM stage_article_topics "
     "ON CONFLICT DO NOTHING",

@@ -195,6 +195,10 @@ def test_changed_feed_fetches_only_the_new_entry(
     # the new entry, and the page that failed with a transient 500 (retried); the 404 and the
     # PDF in the same feed failed for good and are not asked for again
     assert sorted(pages) == ["/articles/extra.html", "/broken/markets-live.html"]
+    db = tmp_path / "corpus.duckdb"
+    attempts = dict(rows(db, "SELECT url, attempts FROM seen_urls"))
+    assert attempts[site.url("/broken/markets-live.html")] == 2
+    assert attempts[site.url("/articles/tesla-q3-deliveries.html")] == 1  # seen again, not fetched
     assert summary["articles_new"] == 1 and summary["feeds_not_modified"] == 3
 
 
