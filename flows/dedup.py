@@ -161,10 +161,11 @@ def decide(
 ) -> dict[str, Verdict]:
     """Verdicts for a batch against the history (seeds + earlier articles) and itself."""
     for d in batch:
-        d.content_hash = content_hash(d.text)
-        d.shingles = hasher.shingles(d.text)
-        d.signature = hasher.signature(d.shingles)
-        d.band_keys = hasher.band_keys(d.signature)
+        if d.signature.size == 0:  # not computed ahead (by the extraction worker)
+            d.content_hash = content_hash(d.text)
+            d.shingles = hasher.shingles(d.text)
+            d.signature = hasher.signature(d.shingles)
+            d.band_keys = hasher.band_keys(d.signature)
     ordered = sorted(batch, key=_order_key)
     batch_pos = {d.doc_id: i for i, d in enumerate(ordered)}
 

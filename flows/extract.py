@@ -10,9 +10,11 @@ import atexit
 import multiprocessing
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from flows.errors import FetchError
@@ -43,6 +45,8 @@ class Extracted:
     site_name: str | None
     text: str
     item: FeedItem
+    # Per-article work done next to the extraction, in the same worker (see extract_pages).
+    derived: Any = None
 
 
 _DATE_PARAMS = {
@@ -169,12 +173,15 @@ def extract_page(page: Page, min_chars: int = 0) -> Extracted:
     )
 
 
-def _extract_or_error(args: tuple[Page, int]) -> Extracted | FetchError:
-    page, min_chars = args
+def _extract_or_error(
+    args: tuple[Page, int, Callable[[Extracted], Any] | None],
+) -> Extracted | FetchError:
+    page, min_chars, derive = args
     try:
-        return extract_page(page, min_chars)
+        extracted = extract_page(page, min_chars)
     except FetchError as e:
         return e
+    return replace(extracted, derived=derive(extracted)) if derive else extracted
 
 
 # Below this many pages a process pool costs more (worker start-up, imports) than it saves.
@@ -203,12 +210,20 @@ def shutdown_pools() -> None:
 
 
 def extract_pages(
-    pages: list[Page], *, min_chars: int = 0, workers: int = 0
+    pages: list[Page],
+    *,
+    min_chars: int = 0,
+    workers: int = 0,
+    derive: Callable[[Extracted], Any] | None = None,
 ) -> list[Extracted | FetchError]:
-    """Extract many pages, in a process pool when the batch is large enough to pay for it."""
+    """Extract many pages, in a process pool when the batch is large enough to pay for it.
+
+    ``derive`` (a picklable callable) runs on each article in the same worker, so per-article
+    CPU work after extraction (signatures, topic matching) is spread over the cores too; its
+    result is ``Extracted.derived``.
+    """
     workers = workers or os.cpu_count() or 1
-    jobs = [(p, min_chars) for p in pages]
+    jobs = [(p, min_chars, derive) for p in pages]
     if workers == 1 or len(pages) < _POOL_MIN_PAGES:
         return [_extract_or_error(j) for j in jobs]
     return list(_pool(workers).map(_extract_or_error, jobs, chunksize=4))
-

@@ -10,18 +10,20 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import duckdb
+import numpy as np
 
 from flows import warehouse as wh
-from flows.config import FeedSettings, NetworkSettings, Settings
+from flows.config import DedupSettings, FeedSettings, NetworkSettings, Settings
 from flows.dedup import Doc, MinHasher, Verdict, content_hash, decide
 from flows.errors import FetchError
 from flows.extract import Extracted, Page, extract_pages
 from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
 from flows.fetch import Fetcher
 from flows.seeds import Seed, load_seeds
-from flows.topics import TopicMatcher
+from flows.topics import TopicHits, TopicMatcher
 from flows.urls import article_id, canonical_url
 
 
@@ -149,11 +151,58 @@ def fetch_pages(work: Sequence[Work], net: NetworkSettings) -> tuple[list[Page],
     ]
 
 
+@dataclass(frozen=True)
+class Derived:
+    """What an article's text yields for dedup and topics, computed in the extraction worker."""
+
+    content_hash: str
+    shingles: np.ndarray
+    signature: np.ndarray
+    band_keys: np.ndarray
+    topics: TopicHits
+
+
+@lru_cache(maxsize=4)
+def _hasher(settings: DedupSettings) -> MinHasher:
+    return MinHasher(settings)
+
+
+@lru_cache(maxsize=4)
+def _matcher(topics: tuple[tuple[str, tuple[str, ...]], ...]) -> TopicMatcher:
+    return TopicMatcher({name: list(terms) for name, terms in topics})
+
+
+@dataclass(frozen=True)
+class Derive:
+    """Signatures and topic tags of one article (picklable: it runs in the extraction pool)."""
+
+    dedup: DedupSettings
+    topics: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @classmethod
+    def of(cls, settings: Settings) -> Derive:
+        return cls(settings.dedup, tuple((k, tuple(v)) for k, v in settings.topics.items()))
+
+    def __call__(self, a: Extracted) -> Derived:
+        hasher = _hasher(self.dedup)
+        shingles = hasher.shingles(a.text)
+        signature = hasher.signature(shingles)
+        return Derived(
+            content_hash(a.text),
+            shingles,
+            signature,
+            hasher.band_keys(signature),
+            _matcher(self.topics).match(f"{a.title or ''}\n{a.text}"),
+        )
+
+
 def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted], list[Failure]]:
+    """Extract articles; their signatures and topics are computed in the same worker."""
     results = extract_pages(
         list(pages),
         min_chars=settings.pipeline.min_text_chars,
         workers=settings.pipeline.extract_workers,
+        derive=Derive.of(settings),
     )
     articles, failures = [], []
     for page, r in zip(pages, results, strict=True):
@@ -192,7 +241,13 @@ def merge_redirects(
 def deduplicate(
     con: duckdb.DuckDBPyConnection, articles: Sequence[Extracted], settings: Settings
 ) -> tuple[dict[str, Verdict], dict[str, Doc]]:
-    docs = [Doc(article_id(a.url), a.text, a.published_at, a.url) for a in articles]
+    docs = []
+    for a in articles:
+        doc = Doc(article_id(a.url), a.text, a.published_at, a.url)
+        if isinstance(a.derived, Derived):
+            doc.content_hash, doc.shingles = a.derived.content_hash, a.derived.shingles
+            doc.signature, doc.band_keys = a.derived.signature, a.derived.band_keys
+        docs.append(doc)
     verdicts = decide(docs, MinHasher(settings.dedup), wh.DedupIndex(con), settings.dedup.threshold)
     return verdicts, {d.doc_id: d for d in docs}
 
@@ -250,7 +305,11 @@ def build_load(
             seen[item.url] = dict(
                 url=item.url, article_id=aid, status="article", last_reason=None, at=at
             )
-        hits = topics.match(f"{a.title or ''}\n{a.text}")
+        hits = (
+            a.derived.topics
+            if isinstance(a.derived, Derived)
+            else topics.match(f"{a.title or ''}\n{a.text}")
+        )
         for topic, n in hits.mentions.items():
             batch.add("article_topics", article_id=aid, topic=topic, mentions=n)
         for (ta, tb), n in hits.pairs.items():
