@@ -24,6 +24,9 @@ from flows.feeds import FeedCursor, FeedPoll
 from flows.report import run_summary_markdown
 from flows.topics import TopicMatcher
 
+# The UI renders a table artifact in the browser; the warehouse has every row.
+_ARTIFACT_ROWS = 500
+
 
 def _open(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     return wh.connect(
@@ -184,9 +187,11 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
         description="What this run found",
     )
     if new_articles:
+        shown = new_articles[:_ARTIFACT_ROWS]
         create_table_artifact(
-            new_articles,
+            shown,
             key="corpus-monitor-new-articles",
-            description="Articles first seen in this run",
+            description=f"Articles first seen in this run ({len(shown)} of {len(new_articles)}, "
+            "newest first; all of them are in the warehouse)",
         )
     return summary
