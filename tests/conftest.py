@@ -14,6 +14,7 @@ _PREFECT_HOME = tempfile.mkdtemp(prefix="corpus-monitor-test-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"  # the kill -9 test's child
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 import pytest  # noqa: E402
@@ -30,7 +31,7 @@ def prefect() -> Iterator[None]:
     """A real Prefect server for the session (about 10 s to start)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=120):
         yield
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
 
