@@ -69,9 +69,8 @@ def _entry_link(entry: Any) -> str | None:
     for candidate in entry.get("links", []):
         if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
             return str(candidate["href"])
-    guid = entry.get("id")
-    if guid and str(guid).startswith(("http://", "https://")):
-        return str(guid)
+    # feedparser already turns a permalink <guid> into the link; a guid with
+    # isPermaLink="false" is an identifier, never fetched as a page.
     return None
 
 

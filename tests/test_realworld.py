@@ -153,3 +153,41 @@ def test_labelled_near_duplicate_pairs() -> None:
         f"labelled pairs: precision {precision:.3f}, recall {recall:.3f} (tp {tp}, fp {fp}, fn {fn}, tn {tn})"
     )
     assert precision >= 0.995 and recall >= 0.98, wrong
+
+
+def test_real_feeds_parse_or_fail_with_a_reason() -> None:
+    """feedparser's own test feeds: well-formed ones give every linked entry; ill-formed ones
+    give what can be recovered, or fail with malformed_feed / not_a_feed, never anything else."""
+    import feedparser
+
+    from flows.errors import FetchError
+    from flows.feeds import parse_feed
+
+    manifest = json.loads((REALWORLD / "feeds_manifest.json").read_text(encoding="utf-8"))
+    outcomes = {}
+    for folder in ("feeds", "feeds_illformed"):
+        for path in sorted((REALWORLD / folder).glob("*.xml")):
+            headers = {
+                k.lower(): v
+                for k, v in (manifest[f"{folder}/{path.name}"].get("http_headers") or {}).items()
+            }
+            body = path.read_bytes()
+            linked = [
+                e
+                for e in feedparser.parse(body, response_headers=headers or None).entries
+                if e.get("link")
+            ]
+            try:
+                items, _warning = parse_feed(f"http://feeds.example/{path.name}", body, headers)
+            except FetchError as e:
+                assert folder == "feeds_illformed", f"{path.name}: {e}"
+                assert e.reason in ("malformed_feed", "not_a_feed") and e.detail
+                assert not linked  # only feeds with nothing usable fail
+                outcomes[f"{folder}/{path.name}"] = e.reason
+                continue
+            assert len(items) == len({e["link"] for e in linked}), path.name
+            assert all(i.url.startswith("http") and i.feed_url.endswith(path.name) for i in items)
+            outcomes[f"{folder}/{path.name}"] = len(items)
+    parsed = [k for k, v in outcomes.items() if k.startswith("feeds/") and isinstance(v, int)]
+    assert len(parsed) == 45  # every well-formed feed parses
+    assert outcomes["feeds_illformed/rss_item_link_corrupted_ampersands.xml"] == 1  # recovered
