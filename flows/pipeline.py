@@ -252,6 +252,25 @@ def deduplicate(
     return verdicts, {d.doc_id: d for d in docs}
 
 
+def _seen(url: str, at: datetime, article: str | None, reason: str | None = None) -> dict:
+    """A seen_urls row: ingested as ``article``, or failed with ``reason``."""
+    status = "article" if article is not None else "failed"
+    return dict(url=url, article_id=article, status=status, last_reason=reason, at=at)
+
+
+def _error(batch: wh.LoadBatch, run_id: str, f: Failure, at: datetime) -> None:
+    batch.add(
+        "fetch_errors",
+        run_id=run_id,
+        url=f.url,
+        feed_url=f.feed_url,
+        stage=f.stage,
+        reason=f.reason,
+        detail=f.detail,
+        at=at,
+    )
+
+
 def build_load(
     run_id: str,
     work: Sequence[Work],
@@ -300,11 +319,9 @@ def build_load(
         )
         wh.signature_rows(aid, d.content_hash, v.root_id, at, d.signature, d.band_keys, batch)
         all_links.extend((aid, item) for item in items_by_url.get(a.item.url, [a.item]))
-        seen[a.url] = dict(url=a.url, article_id=aid, status="article", last_reason=None, at=at)
+        seen[a.url] = _seen(a.url, at, aid)
         for item in items_by_url.get(a.item.url, [a.item]):
-            seen[item.url] = dict(
-                url=item.url, article_id=aid, status="article", last_reason=None, at=at
-            )
+            seen[item.url] = _seen(item.url, at, aid)
         hits = (
             a.derived.topics
             if isinstance(a.derived, Derived)
@@ -328,24 +345,11 @@ def build_load(
             entry_url=item.entry_url,
             seen_at=at,
         )
-        seen.setdefault(
-            item.url, dict(url=item.url, article_id=aid, status="article", last_reason=None, at=at)
-        )
+        seen.setdefault(item.url, _seen(item.url, at, aid))
     for f in failures:
-        batch.add(
-            "fetch_errors",
-            run_id=run_id,
-            url=f.url,
-            feed_url=f.feed_url,
-            stage=f.stage,
-            reason=f.reason,
-            detail=f.detail,
-            at=at,
-        )
+        _error(batch, run_id, f, at)
         if f.stage != "feed":
-            seen[f.url] = dict(
-                url=f.url, article_id=None, status="failed", last_reason=f.reason, at=at
-            )
+            seen[f.url] = _seen(f.url, at, None, f.reason)
             batch.count("page_failures" if f.stage == "page" else "extract_failures")
     batch.rows["seen_urls"] = list(seen.values())
     batch.count("pages_fetched", sum(1 for f in failures if f.stage == "extract") + len(articles))
@@ -375,16 +379,8 @@ def add_polls(batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan:
             last_modified=p.cursor.last_modified,
         )
         if p.status == "error":
-            batch.add(
-                "fetch_errors",
-                run_id=run_id,
-                url=p.feed_url,
-                feed_url=p.feed_url,
-                stage="feed",
-                reason=p.error or "network",
-                detail=p.detail,
-                at=p.polled_at,
-            )
+            failure = Failure(p.feed_url, p.feed_url, "feed", p.error or "network", p.detail or "")
+            _error(batch, run_id, failure, p.polled_at)
     batch.count("feeds_polled", len(polls))
     batch.count("feeds_not_modified", sum(p.status == "not_modified" for p in polls))
     batch.count("feeds_failed", sum(p.status == "error" for p in polls))
