@@ -32,8 +32,17 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(" ".join(words(text)).encode("utf-8")).hexdigest()[:32]
 
 
+_WORD_HASHES: dict[str, int] = {}  # news vocabulary is Zipfian: most words are hashed once
+
+
 def _word_hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+    h = _WORD_HASHES.get(word)
+    if h is None:
+        if len(_WORD_HASHES) >= 1_000_000:
+            _WORD_HASHES.clear()
+        h = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+        _WORD_HASHES[word] = h
+    return h
 
 
 class MinHasher:
@@ -77,15 +86,19 @@ class MinHasher:
         return hv.min(axis=0).astype(np.uint32)
 
     def band_keys(self, signature: np.ndarray) -> np.ndarray:
-        """One signed 64-bit key per band (DuckDB BIGINT)."""
-        rows = signature.reshape(self.bands, self.rows)
+        """One signed 32-bit key per band (DuckDB INTEGER): the first 4 bytes of BLAKE2b.
+
+        32 bits keep the index small; a chance key collision only adds a candidate, which
+        verification then rejects.
+        """
+        rows = signature.astype("<u4").reshape(self.bands, self.rows)
         keys = [
             int.from_bytes(
-                hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little", signed=True
+                hashlib.blake2b(r.tobytes(), digest_size=8).digest()[:4], "little", signed=True
             )
             for r in rows
         ]
-        return np.array(keys, dtype=np.int64)
+        return np.array(keys, dtype=np.int32)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

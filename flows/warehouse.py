@@ -26,7 +26,7 @@ from flows.dedup import Stored
 from flows.errors import WarehouseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRANSIENT_REASONS = ("timeout", "refused", "dns", "network", "http_429", "http_5")
 
 
@@ -205,14 +205,15 @@ class DedupIndex:
             "probe_bands",
             pa.table(
                 {
-                    "band": pa.array([k[0] for k in keys], pa.uint16()),
-                    "band_key": pa.array([k[1] for k in keys], pa.int64()),
+                    "band": pa.array([k[0] for k in keys], pa.uint8()),
+                    "band_key": pa.array([k[1] for k in keys], pa.int32()),
                 }
             ),
         )
         rows = self.con.execute(
-            "SELECT b.band, b.band_key, list(b.doc_id) FROM dedup_bands b "
-            "JOIN probe_bands USING (band, band_key) GROUP BY 1, 2"
+            "SELECT l.band, l.band_key, list(s.doc_id) FROM dedup_lsh l "
+            "JOIN probe_bands USING (band, band_key) "
+            "JOIN dedup_signatures s USING (doc_key) GROUP BY 1, 2"
         ).fetchall()
         self.con.unregister("probe_bands")
         return {(int(b), int(k)): list(ids) for b, k, ids in rows}
@@ -300,14 +301,15 @@ _SCHEMAS: dict[str, pa.Schema] = {
     "dedup_signatures": pa.schema(
         [
             ("doc_id", pa.string()),
+            ("doc_key", pa.int32()),
             ("content_hash", pa.string()),
             ("root_id", pa.string()),
             ("first_seen_at", pa.timestamp("us", tz="UTC")),
             ("minhash", pa.binary()),
         ]
     ),
-    "dedup_bands": pa.schema(
-        [("band", pa.uint16()), ("band_key", pa.int64()), ("doc_id", pa.string())]
+    "dedup_lsh": pa.schema(
+        [("band", pa.uint8()), ("band_key", pa.int32()), ("doc_key", pa.int32())]
     ),
     "feed_polls": pa.schema(
         [
@@ -349,7 +351,7 @@ _LOAD_SQL: dict[str, str] = {
     "SELECT * FROM stage_article_topic_pairs ON CONFLICT DO NOTHING",
     "dedup_signatures": "INSERT INTO dedup_signatures BY NAME SELECT * FROM stage_dedup_signatures "
     "ON CONFLICT DO NOTHING",
-    "dedup_bands": "INSERT INTO dedup_bands BY NAME SELECT * FROM stage_dedup_bands",
+    "dedup_lsh": "INSERT INTO dedup_lsh BY NAME SELECT * FROM stage_dedup_lsh",
     "feed_polls": """
         INSERT INTO feed_polls BY NAME
         SELECT run_id, feed_url, polled_at, status, http_status, items, new_items, error, detail,
@@ -398,6 +400,7 @@ def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
     """Write a batch and the run's counters in one transaction, through staged Arrow tables."""
     con.execute("BEGIN")
     try:
+        _assign_doc_keys(con, batch)
         for table in _LOAD_ORDER:
             rows = batch.rows[table]
             if not rows:
@@ -414,6 +417,20 @@ def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def _assign_doc_keys(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> None:
+    """Number the batch's new index documents after the stored ones (inside the transaction;
+    runs are exclusive, so no other writer takes the same numbers)."""
+    sigs = batch.rows["dedup_signatures"]
+    if not sigs:
+        return
+    ((top,),) = con.execute("SELECT coalesce(max(doc_key), 0) FROM dedup_signatures").fetchall()
+    keys = {r["doc_id"]: top + i for i, r in enumerate(sigs, start=1)}
+    for r in sigs:
+        r["doc_key"] = keys[r["doc_id"]]
+    for r in batch.rows["dedup_lsh"]:
+        r["doc_key"] = keys[r["doc_id"]]
 
 
 def signature_rows(
@@ -433,8 +450,8 @@ def signature_rows(
         first_seen_at=first_seen_at,
         minhash=signature.astype("<u4").tobytes(),
     )
-    for band, key in enumerate(band_keys):
-        batch.add("dedup_bands", band=band, band_key=int(key), doc_id=doc_id)
+    for band, key in enumerate(band_keys):  # doc_key is assigned when the batch loads
+        batch.add("dedup_lsh", band=band, band_key=int(key), doc_id=doc_id)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at: datetime) -> None:
@@ -469,7 +486,7 @@ def sync_seeds(
 ) -> list[str]:
     """Insert new and changed seeds (by file hash) with their dedup rows; one transaction.
 
-    ``index_rows`` holds dedup_signatures/dedup_bands rows for every seed; only the rows of
+    ``index_rows`` holds dedup_signatures/dedup_lsh rows for every seed; only the rows of
     seeds that changed are written. Returns the ids written.
     """
     existing = dict(con.execute("SELECT seed_id, file_sha256 FROM seeds").fetchall())
@@ -482,19 +499,21 @@ def sync_seeds(
     batch.rows["dedup_signatures"] = [
         r for r in index_rows.rows["dedup_signatures"] if r["doc_id"] in doc_ids
     ]
-    batch.rows["dedup_bands"] = [
-        r for r in index_rows.rows["dedup_bands"] if r["doc_id"] in doc_ids
+    batch.rows["dedup_lsh"] = [
+        dict(r) for r in index_rows.rows["dedup_lsh"] if r["doc_id"] in doc_ids
     ]
+    batch.rows["dedup_signatures"] = [dict(r) for r in batch.rows["dedup_signatures"]]
     con.execute("BEGIN")
     try:
         _in(con, "changed_seeds", "seed_id", ids, pa.string())
         con.execute("DELETE FROM seeds WHERE seed_id IN (SELECT seed_id FROM changed_seeds)")
         con.execute(
-            "DELETE FROM dedup_signatures WHERE doc_id IN "
-            "(SELECT 'seed:' || seed_id FROM changed_seeds)"
+            "DELETE FROM dedup_lsh WHERE doc_key IN (SELECT doc_key FROM dedup_signatures "
+            "WHERE doc_id IN (SELECT 'seed:' || seed_id FROM changed_seeds))"
         )
         con.execute(
-            "DELETE FROM dedup_bands WHERE doc_id IN (SELECT 'seed:' || seed_id FROM changed_seeds)"
+            "DELETE FROM dedup_signatures WHERE doc_id IN "
+            "(SELECT 'seed:' || seed_id FROM changed_seeds)"
         )
         con.unregister("changed_seeds")
         con.register(
@@ -503,7 +522,8 @@ def sync_seeds(
         )
         con.execute("INSERT INTO seeds BY NAME SELECT * FROM stage_seeds")
         con.unregister("stage_seeds")
-        for table in ("dedup_signatures", "dedup_bands"):
+        _assign_doc_keys(con, batch)
+        for table in ("dedup_signatures", "dedup_lsh"):
             con.register(
                 f"stage_{table}", pa.Table.from_pylist(batch.rows[table], schema=_SCHEMAS[table])
             )

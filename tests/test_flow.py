@@ -159,7 +159,7 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
     # a second run: every feed answers 304, no page is requested, no row is added
     before = {
         t: one(db, f"SELECT count(*) FROM {t}")
-        for t in ("articles", "article_feeds", "article_topics", "seen_urls", "dedup_bands")
+        for t in ("articles", "article_feeds", "article_topics", "seen_urls", "dedup_lsh")
     }
     n_requests = len(site.requests)
     second = monitor(config=str(demo_config))

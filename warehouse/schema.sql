@@ -176,18 +176,21 @@ COMMENT ON TABLE article_topic_pairs IS 'Two topics in one article; sentences_to
 
 CREATE TABLE IF NOT EXISTS dedup_signatures (
     doc_id         VARCHAR PRIMARY KEY,
+    doc_key        INTEGER NOT NULL,
     content_hash   VARCHAR NOT NULL,
     root_id        VARCHAR NOT NULL,
     first_seen_at  TIMESTAMPTZ NOT NULL,
     minhash        BLOB NOT NULL
 );
 COMMENT ON TABLE dedup_signatures IS 'The dedup index: one row per article or seed (doc_id = article_id or ''seed:<id>'').';
+COMMENT ON COLUMN dedup_signatures.doc_key IS 'A small integer for the document, used by dedup_lsh (assigned in load order).';
 COMMENT ON COLUMN dedup_signatures.root_id IS 'The earliest original of the document''s story (itself when unique).';
 COMMENT ON COLUMN dedup_signatures.minhash IS 'MinHash signature (num_perm little-endian uint32).';
 
-CREATE TABLE IF NOT EXISTS dedup_bands (
-    band      USMALLINT NOT NULL,
-    band_key  BIGINT NOT NULL,
-    doc_id    VARCHAR NOT NULL
+CREATE TABLE IF NOT EXISTS dedup_lsh (
+    band      UTINYINT NOT NULL,
+    band_key  INTEGER NOT NULL,
+    doc_key   INTEGER NOT NULL
 );
-COMMENT ON TABLE dedup_bands IS 'LSH band keys of each signature: documents sharing a (band, band_key) are near-duplicate candidates.';
+COMMENT ON TABLE dedup_lsh IS 'LSH band keys of each signature (one row per band): documents sharing a (band, band_key) are near-duplicate candidates, verified on their text before anything is flagged.';
+COMMENT ON COLUMN dedup_lsh.band_key IS 'The first 4 bytes (little-endian, signed) of BLAKE2b over the band''s rows of the signature.';
