@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format clean bench
+.PHONY: help install demo test lint format clean bench bench-dedup
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,5 +45,14 @@ format: $(STAMP) ## Format the code with ruff
 clean: ## Remove the demo warehouse, Prefect's local home and caches (keeps .venv)
 	rm -rf .prefect .cache warehouse/demo.duckdb warehouse/demo.duckdb.* .pytest_cache .mypy_cache .ruff_cache
 
-bench: $(STAMP) ## Throughput ratios: end-to-end vs bare extraction, no-change rerun, bulk loads
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## Benchmarks: pipeline throughput ratios, then near-duplicate accuracy and index cost
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_dedup.py
+
+bench-dedup: $(BENCH_STAMP) ## Near-duplicate accuracy (P/R by kind) and index cost vs datasketch (BENCH_SCALE=full: 1M)
+	$(BIN)/python benchmarks/bench_dedup.py

@@ -250,6 +250,41 @@ def dedup_check(
         )
 
 
+@dedup_app.command("rebuild")
+def dedup_rebuild(
+    config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table
+) -> None:
+    """Recompute every verdict, story cluster and the whole dedup index, after the seeds or the
+    [dedup] settings changed. One transaction: on any error the old verdicts stay."""
+    from flows import pipeline
+    from flows import warehouse as wh
+    from flows.config import load_settings
+    from flows.rebuild import rebuild
+
+    try:
+        settings = load_settings(config, db)
+        path = settings.warehouse.path
+        if not path.exists():
+            raise ConfigError(f"{path}: no warehouse here yet (run the pipeline first)")
+        wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
+        with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+            _, synced = pipeline.sync_seeds(con, settings)
+            summary = rebuild(con, settings.dedup)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    statuses = sorted(set(summary.before) | set(summary.after))
+    rows = [(s, summary.before.get(s, 0), summary.after.get(s, 0)) for s in statuses]
+    if fmt is Format.json:
+        typer.echo(json.dumps({**summary.as_dict(), "seeds_synced": synced}))
+        return
+    _print_rows(["dedup_status", "before", "after"], rows, fmt, "articles by verdict")
+    typer.echo(
+        f"rebuilt {summary.documents} documents ({summary.seeds} seeds, {summary.articles} "
+        f"articles) in {summary.seconds} s; {summary.changed} articles changed verdict or "
+        f"cluster; seeds updated: {len(synced)}"
+    )
+
+
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield None

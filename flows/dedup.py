@@ -108,6 +108,13 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (a.size + b.size - inter)
 
 
+def containment(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of ``a``'s shingles that are also in ``b``."""
+    if a.size == 0:
+        return 1.0
+    return np.intersect1d(a, b, assume_unique=True).size / a.size
+
+
 @dataclass
 class Doc:
     """A document to decide: an article of this batch or a seed."""
@@ -285,3 +292,9 @@ class MergedHistory:
         for part in self.parts:
             out.update(part.docs(wanted - out.keys()))
         return out
+
+
+def judge_pair(original: str, new: str, hasher: MinHasher, settings: DedupSettings) -> Verdict:
+    """The verdict on ``new`` when ``original`` is the whole history (how pairs are evaluated)."""
+    index = MemoryIndex(hasher, [("original", original)], datetime(1970, 1, 1))
+    return decide([Doc("new", new, None, "new")], hasher, index, settings.threshold)["new"]

@@ -400,14 +400,7 @@ def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
     """Write a batch and the run's counters in one transaction, through staged Arrow tables."""
     con.execute("BEGIN")
     try:
-        _assign_doc_keys(con, batch)
-        for table in _LOAD_ORDER:
-            rows = batch.rows[table]
-            if not rows:
-                continue
-            con.register(f"stage_{table}", pa.Table.from_pylist(rows, schema=_SCHEMAS[table]))
-            con.execute(_LOAD_SQL[table])
-            con.unregister(f"stage_{table}")
+        write(con, batch)
         if batch.counts:
             sets = ", ".join(f"{k} = {k} + ?" for k in batch.counts)
             con.execute(
@@ -417,6 +410,18 @@ def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def write(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> None:
+    """Stage and insert a batch's rows inside the caller's transaction."""
+    _assign_doc_keys(con, batch)
+    for table in _LOAD_ORDER:
+        rows = batch.rows[table]
+        if not rows:
+            continue
+        con.register(f"stage_{table}", pa.Table.from_pylist(rows, schema=_SCHEMAS[table]))
+        con.execute(_LOAD_SQL[table])
+        con.unregister(f"stage_{table}")
 
 
 def _assign_doc_keys(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> None:
@@ -522,13 +527,7 @@ def sync_seeds(
         )
         con.execute("INSERT INTO seeds BY NAME SELECT * FROM stage_seeds")
         con.unregister("stage_seeds")
-        _assign_doc_keys(con, batch)
-        for table in ("dedup_signatures", "dedup_lsh"):
-            con.register(
-                f"stage_{table}", pa.Table.from_pylist(batch.rows[table], schema=_SCHEMAS[table])
-            )
-            con.execute(_LOAD_SQL[table])
-            con.unregister(f"stage_{table}")
+        write(con, batch)  # the dedup rows of the changed seeds
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -142,3 +142,26 @@ def test_dedup_check_writes_nothing(tmp_path: Path) -> None:
     inp.write_text('{"id": 1, "text": "ok"}\n{"id": 2}\n', encoding="utf-8")
     bad = cli("dedup", "check", "--config", str(cfg), str(inp), cwd=tmp_path)
     assert bad.returncode == 2 and "in.jsonl line 2" in bad.stderr
+
+
+def test_dedup_rebuild_command(tmp_path: Path, seeds_dir: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[warehouse]\npath = "{db}"\nbusy_retries = 1\nbusy_wait = "1s"\n'
+        f'[seeds]\npath = "{seeds_dir}"\n'
+    )
+    missing = cli("dedup", "rebuild", "--config", str(cfg), cwd=tmp_path)
+    assert missing.returncode == 2 and "no warehouse here yet" in missing.stderr
+    make_db(db)
+    out = cli("dedup", "rebuild", "--config", str(cfg), "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    n_seeds = len(list(seeds_dir.glob("*.txt")))
+    assert summary["seeds"] == n_seeds and summary["articles"] == 0
+    assert len(summary["seeds_synced"]) == n_seeds  # the seed folder is synced first
+    with wh.connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM dedup_signatures").fetchall() == [(n_seeds,)]
+    with wh.run_lock(db):  # a run holds the warehouse: rebuild waits, then gives up clearly
+        busy = cli("dedup", "rebuild", "--config", str(cfg), cwd=tmp_path)
+    assert busy.returncode == 3 and "another corpus-monitor run" in busy.stderr

@@ -187,3 +187,59 @@ def test_similarity_is_real_jaccard() -> None:
     b = h.shingles("one two three four five six eight")
     # 3 shingles each, 2 shared → 2 / 4
     assert jaccard(a, b) == pytest.approx(0.5)
+
+
+def test_rebuild_applies_new_seeds_and_thresholds(tmp_path: Path, seeds_dir: Path) -> None:
+    from flows import pipeline
+    from flows.config import Settings
+    from flows.rebuild import rebuild
+
+    seed_file = sorted(seeds_dir.glob("*.txt"))[0]
+    seed_text = seed_file.read_text(encoding="utf-8")
+    seed_copy = "Reposted from the wire\n\n" + seed_text + "\n\nShare this story."
+    text = article(70)
+    db = tmp_path / "w.duckdb"
+    with wh.connect(db) as c:
+        c.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'completed')")
+        # stored before there were any seeds: the seed copy was unique then
+        store(c, "a1", text)
+        store(c, "c1", text + "\n\nSyndicated by the Evening Courier.", root="a1")
+        store(c, "s-copy", seed_copy)
+        settings = Settings(seeds={"path": seeds_dir})
+        pipeline.sync_seeds(c, settings)
+        seed_id = "seed:" + seed_file.stem
+
+        summary = rebuild(c, settings.dedup)
+        rows = dict(
+            (r[0], r[1:])
+            for r in c.execute(
+                "SELECT article_id, dedup_status, duplicate_of, cluster_id FROM articles"
+            ).fetchall()
+        )
+        assert rows["s-copy"] == ("near_duplicate", seed_id, seed_id)
+        assert rows["c1"] == ("near_duplicate", "a1", "a1")
+        assert rows["a1"] == ("unique", None, "a1")
+        assert summary.changed == 1 and summary.articles == 3
+        n_seeds = len(list(seeds_dir.glob("*.txt")))
+        assert summary.seeds == n_seeds
+        docs, keys, lsh = c.execute(
+            "SELECT count(*), count(DISTINCT doc_key), "
+            "(SELECT count(*) FROM dedup_lsh) FROM dedup_signatures"
+        ).fetchall()[0]
+        assert docs == keys == 3 + n_seeds and lsh == docs * SETTINGS.bands
+
+        assert rebuild(c, settings.dedup).changed == 0  # a rebuild of a rebuild changes nothing
+
+        strict = DedupSettings(threshold=0.99)
+        summary = rebuild(c, strict)
+        statuses = dict(c.execute("SELECT article_id, dedup_status FROM articles").fetchall())
+        assert statuses == {"a1": "unique", "c1": "unique", "s-copy": "unique"}
+        assert summary.before["near_duplicate"] == 2 and summary.after == {"unique": 3}
+        # the rebuilt index still answers: a new copy of a1 is found through it
+        v = decide(
+            [Doc("n", text + "\n\nAgain.", T0, "https://y/n")],
+            MinHasher(strict),
+            wh.DedupIndex(c),
+            0.9,
+        )["n"]
+        assert v.duplicate_of == "a1"
