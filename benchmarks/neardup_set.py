@@ -88,15 +88,18 @@ def read_article(path: Path, lang: str = "en") -> Article:
 def read_html(path: Path) -> Article | None:
     import trafilatura
 
+    raw = path.read_bytes()
+    lang = re.search(rb"<html[^>]*\blang=[\"']?([a-zA-Z]{2})", raw[:5000])
     doc = trafilatura.bare_extraction(
-        path.read_bytes(), with_metadata=True, include_comments=False, favor_precision=True
+        raw, with_metadata=True, include_comments=False, favor_precision=True
     )
     if doc is None or not doc.text:
         return None
     paras = [" ".join(p.split()) for p in doc.text.split("\n") if len(p.split()) >= 8]
     if len(paras) < 3:
         return None
-    return Article(path.stem, doc.title or paras[0][:80], paras, doc.language or "und")
+    language = doc.language or (lang.group(1).decode().lower() if lang else "und")
+    return Article(path.stem, doc.title or paras[0][:80], paras, language)
 
 
 def read_kit(path: Path) -> Kit:
@@ -237,9 +240,8 @@ def negative(
     same_lang = [o for o in others if o.lang == a.lang and o.name != a.name] or others
     if kind == "quotes_paragraphs":
         host = max(rnd.sample(same_lang, min(3, len(same_lang))), key=lambda o: o.words)
-        quoted = rnd.sample(
-            a.paragraphs[1:] or a.paragraphs, min(rnd.choice([1, 2]), len(a.paragraphs))
-        )
+        pool = a.paragraphs[1:] or a.paragraphs  # the lead is what a digest would take
+        quoted = rnd.sample(pool, min(rnd.choice([1, 2]), len(pool)))
         paras = host.paragraphs[:]
         at = rnd.randrange(1, len(paras) + 1)
         intro = f"As {rnd.choice(['one report', 'a rival outlet', 'the original report'])} put it:"

@@ -91,9 +91,16 @@ _QUOTES = str.maketrans(
 _WORD = re.compile(r"\w+(?:'\w+)*")
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+
+
 def normalise(text: str) -> str:
-    """The comparison form: NFKC, case-folded, quotes/dashes/whitespace folded."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    """The comparison form: NFKC, case-folded, quotes/dashes/whitespace folded (``TeX''
+    double quotes too), soft hyphens and zero-width characters removed (they split words)."""
+    # quote marks first: NFKC decomposes some of them (´ becomes a space + combining accent)
+    text = text.translate(_INVISIBLE).translate(_QUOTES)
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    text = text.replace("''", '"').casefold()
     return " ".join(text.split())
 
 

@@ -68,6 +68,8 @@ def test_split_title() -> None:
         ("Tesla’s CEO", "Tesla's   CEO"),
         ("ﬁne　wide", "fine wide"),  # NFKC: ligature and ideographic space
         ("line\nbreaks\r\nfolded", "line breaks folded"),
+        ("sanc\u00adtions in\u200bvisible", "sanctions invisible"),  # soft hyphen, zero width
+        ("``Quoted´´ `text'", "\"quoted\" 'text'"),  # backticks
     ],
 )
 def test_normalise_folds_typing(a: str, b: str) -> None:
