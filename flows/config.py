@@ -113,15 +113,23 @@ class PipelineSettings(_Strict):
 
 
 class DedupSettings(_Strict):
-    shingle_words: int = Field(5, ge=1, le=12)
-    num_perm: int = Field(128, ge=16, le=1024)
-    bands: int = Field(32, ge=1)
-    threshold: float = Field(0.6, gt=0, le=1)
+    """Near-duplicate detection (chosen by measurement: see BENCHMARKS.md)."""
+
+    shingle_words: int = Field(5, ge=1, le=12, description="words per shingle")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations")
+    bands: int = Field(40, ge=1, le=255, description="LSH bands")
+    rows: int = Field(2, ge=1, description="signature values per LSH band")
+    threshold: float = Field(
+        0.35, gt=0, le=1, description="word-shingle Jaccard at or above which a text is a copy"
+    )
 
     @model_validator(mode="after")
-    def _bands_divide(self) -> DedupSettings:
-        if self.num_perm % self.bands:
-            raise ValueError(f"bands ({self.bands}) must divide num_perm ({self.num_perm})")
+    def _bands_fit(self) -> DedupSettings:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(
+                f"bands x rows ({self.bands} x {self.rows}) must not exceed "
+                f"num_perm ({self.num_perm})"
+            )
         return self
 
 

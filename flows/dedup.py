@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from flows.config import DedupSettings
-from flows.text import words
+from flows.text import comparison_text, words
 
 _SEED = 20260522  # fixed: signatures must be comparable across runs and machines
 
@@ -52,7 +52,7 @@ class MinHasher:
         self.k = settings.shingle_words
         self.num_perm = settings.num_perm
         self.bands = settings.bands
-        self.rows = settings.num_perm // settings.bands
+        self.rows = settings.rows
         rng = np.random.default_rng(_SEED)
         # Multiply-shift hashing: h(x) = ((a*x + b) mod 2^64) >> 32 with a odd is a universal
         # family; the uint64 wrap-around is the mod. (A small-range (a*x + b) mod p with no
@@ -64,9 +64,11 @@ class MinHasher:
         mult = rng.integers(1, 1 << 62, size=self.k, dtype=np.uint64) | np.uint64(1)
         self._mult = mult
 
-    def shingles(self, text: str) -> np.ndarray:
-        """Sorted unique 64-bit hashes of the text's word k-shingles (one shingle if shorter)."""
-        toks = words(text)
+    def shingles(self, text: str, *, content_only: bool = True) -> np.ndarray:
+        """Sorted unique 64-bit hashes of the word k-shingles of the text's content lines
+        (page chrome left out: :func:`flows.text.comparison_text`; one shingle if shorter),
+        or of the whole text."""
+        toks = words(comparison_text(text) if content_only else text)
         if not toks:
             return np.empty(0, dtype=np.uint64)
         h = np.fromiter((_word_hash(w) for w in toks), dtype=np.uint64, count=len(toks))
@@ -91,7 +93,7 @@ class MinHasher:
         32 bits keep the index small; a chance key collision only adds a candidate, which
         verification then rejects.
         """
-        rows = signature.astype("<u4").reshape(self.bands, self.rows)
+        rows = signature[: self.bands * self.rows].astype("<u4").reshape(self.bands, self.rows)
         keys = [
             int.from_bytes(
                 hashlib.blake2b(r.tobytes(), digest_size=8).digest()[:4], "little", signed=True
@@ -158,9 +160,25 @@ class History(Protocol):
         """(band, band_key) -> doc_ids of stored documents sharing that band key."""
         ...
 
+    def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The MinHash signatures of these stored documents (unknown ids are left out)."""
+        ...
+
     def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
         """The stored documents with these ids (unknown ids are left out)."""
         ...
+
+
+# A candidate whose signature agrees with the new document's on fewer than (threshold - this)
+# of the permutations is dropped before its text is read: with 128 permutations the estimate's
+# standard deviation is at most 0.044, so a pair at the threshold is lost with p < 1e-3.
+ESTIMATE_MARGIN = 0.15
+
+
+def _plausible(sig: np.ndarray, other: np.ndarray | None, threshold: float) -> bool:
+    if other is None or other.shape != sig.shape:
+        return True  # signed with other settings (a rebuild is due): verify on the text
+    return float((sig == other).mean()) >= threshold - ESTIMATE_MARGIN
 
 
 def _order_key(doc: Doc) -> tuple[bool, datetime | None, str]:
@@ -192,12 +210,24 @@ def decide(
     hashes = history.by_hash([d.content_hash for d in ordered])
     probe = {(b, int(k)) for d in ordered for b, k in enumerate(d.band_keys)}
     cand = history.candidates(sorted(probe))
-    needed: set[str] = set(hashes.values())
-    for stored_ids in cand.values():
-        needed.update(stored_ids)
+    near_stored: dict[str, set[str]] = {}
+    for d in ordered:
+        near_stored[d.doc_id] = {
+            i for b, k in enumerate(d.band_keys) for i in cand.get((b, int(k)), ())
+        }
+    sigs = history.signatures(set().union(*near_stored.values()) if near_stored else set())
+    for d in ordered:
+        near_stored[d.doc_id] = {
+            i for i in near_stored[d.doc_id] if _plausible(d.signature, sigs.get(i), threshold)
+        }
+    needed: set[str] = set(hashes.values()).union(*near_stored.values())
     stored = history.docs(needed)
     stored.update(history.docs({s.root_id for s in stored.values()} - stored.keys()))
     stored_shingles: dict[str, np.ndarray] = {}
+    whole_shingles: dict[str, np.ndarray] = {}
+
+    def text_of(doc_id: str) -> str:
+        return decided_docs[doc_id].text if doc_id in decided_docs else stored[doc_id].text
 
     def shingles_of(doc_id: str) -> np.ndarray:
         if doc_id in decided_docs:
@@ -205,6 +235,21 @@ def decide(
         if doc_id not in stored_shingles:
             stored_shingles[doc_id] = hasher.shingles(stored[doc_id].text)
         return stored_shingles[doc_id]
+
+    def whole(doc_id: str) -> np.ndarray:
+        if doc_id not in whole_shingles:
+            whole_shingles[doc_id] = hasher.shingles(text_of(doc_id), content_only=False)
+        return whole_shingles[doc_id]
+
+    def similarity(d: Doc, other: str) -> float:
+        """Jaccard of the content shingles; when that falls short, of the whole texts (the
+        content lines of a text re-wrapped or retyped may be told apart differently)."""
+        sim = jaccard(d.shingles, shingles_of(other))
+        if sim < threshold:
+            if d.doc_id not in whole_shingles:
+                whole_shingles[d.doc_id] = hasher.shingles(d.text, content_only=False)
+            sim = max(sim, jaccard(whole_shingles[d.doc_id], whole(other)))
+        return sim
 
     def root_of(doc_id: str) -> str:
         if doc_id in verdicts:
@@ -220,18 +265,21 @@ def decide(
         exact = hashes.get(d.content_hash) or batch_hash.get(d.content_hash)
         if exact is not None:
             root = root_of(exact)
-            sim = 1.0 if root == exact else jaccard(d.shingles, shingles_of(root))
+            sim = 1.0 if root == exact else similarity(d, root)
             verdict = Verdict("exact_duplicate", root, round(sim, 4), root)
         else:
-            near: set[str] = set()
+            near = {i for i in near_stored[d.doc_id] if i in stored}
             for b, k in enumerate(d.band_keys):
-                near.update(cand.get((b, int(k)), ()))
-                near.update(batch_bands.get((b, int(k)), ()))
-            matches = [i for i in near if jaccard(d.shingles, shingles_of(i)) >= threshold]
+                near.update(
+                    i
+                    for i in batch_bands.get((b, int(k)), ())
+                    if _plausible(d.signature, decided_docs[i].signature, threshold)
+                )
+            matches = [i for i in near if similarity(d, i) >= threshold]
             if matches:
                 roots = {root_of(i) for i in matches}
                 root = min(roots, key=lambda r: _rank(r, stored, batch_pos))
-                sim = jaccard(d.shingles, shingles_of(root))
+                sim = similarity(d, root)
                 verdict = Verdict("near_duplicate", root, round(sim, 4), root)
         if verdict is None:
             verdict = Verdict("unique", None, None, d.doc_id)
@@ -250,8 +298,10 @@ class MemoryIndex:
         self._hash: dict[str, str] = {}
         self._bands: dict[tuple[int, int], list[str]] = {}
         self._docs: dict[str, Stored] = {}
+        self._sigs: dict[str, np.ndarray] = {}
         for doc_id, text in docs:
             sig = hasher.signature(hasher.shingles(text))
+            self._sigs[doc_id] = sig
             self._hash.setdefault(content_hash(text), doc_id)
             for b, k in enumerate(hasher.band_keys(sig)):
                 self._bands.setdefault((b, int(k)), []).append(doc_id)
@@ -262,6 +312,9 @@ class MemoryIndex:
 
     def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
         return {k: self._bands[k] for k in keys if k in self._bands}
+
+    def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        return {i: self._sigs[i] for i in doc_ids if i in self._sigs}
 
     def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
         return {i: self._docs[i] for i in doc_ids if i in self._docs}
@@ -284,6 +337,13 @@ class MergedHistory:
         for part in self.parts:
             for key, ids in part.candidates(keys).items():
                 out.setdefault(key, []).extend(i for i in ids if i not in out.get(key, []))
+        return out
+
+    def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = set(doc_ids)
+        out: dict[str, np.ndarray] = {}
+        for part in self.parts:
+            out.update(part.signatures(wanted - out.keys()))
         return out
 
     def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:

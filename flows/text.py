@@ -71,6 +71,58 @@ def _cut_tail(lines: list[str]) -> list[str]:
     return kept
 
 
+# Page chrome that survives extraction: navigation, bylines, dates, share bars, headline lists
+# are short lines that are not sentences; sign-up, copyright and cookie notices carry markers.
+_CHROME_MARKER = re.compile(
+    r"©|\(c\)\s*\d{4}|copyright|all rights reserved|alle rechte vorbehalten|tous droits"
+    r"|derechos reservados|cookie|newsletter|unsubscribe|sign(?:ing)? up\b|subscribe"
+    r"|abonnieren|anmelden|abonnez|suscr[ií]bete|privacy (?:policy|notice)|datenschutz",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
+_SHORT_LINE_WORDS = 12
+_MARKED_LINE_WORDS = 60
+_SEPARATORS = re.compile(r"\s[|·•»/]\s")  # "Home | News | Sport", "Share · Print"
+# Below this share of the words left, the text is made of short lines (a list, a poem, a
+# digest) and is compared whole.
+_MIN_KEPT = 0.25
+
+
+def _is_chrome(line: str) -> bool:
+    n = len(_WORD.findall(line))
+    if n == 0:
+        return False
+    if n <= _SHORT_LINE_WORDS and not _SENTENCE_END.search(line):
+        return True
+    if n <= _MARKED_LINE_WORDS and len(_SEPARATORS.findall(line)) >= 2:
+        return True
+    return n <= _MARKED_LINE_WORDS and _CHROME_MARKER.search(line) is not None
+
+
+def _units(text: str) -> list[str]:
+    """Lines, except that a hard-wrapped paragraph (a block whose lines run on without sentence
+    ends until its last) is one unit."""
+    units: list[str] = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [ln.strip() for ln in block.split("\n") if ln.strip()]
+        ends = [bool(_SENTENCE_END.search(ln)) for ln in lines]
+        if len(lines) >= 2 and ends[-1] and sum(ends[:-1]) < (len(lines) - 1) / 2:
+            units.append(" ".join(lines))
+        else:
+            units.extend(lines)
+    return units
+
+
+def comparison_text(text: str) -> str:
+    """The parts of ``text`` that carry its content: page chrome left out (see _is_chrome),
+    unless that would leave less than half of the words."""
+    units = _units(text)
+    kept = [u for u in units if not _is_chrome(u)]
+    if sum(len(u.split()) for u in kept) <= _MIN_KEPT * sum(len(u.split()) for u in units):
+        return text
+    return "\n".join(kept)
+
+
 def split_title(text: str) -> tuple[str | None, str]:
     """For a plain-text document: a short first line that is not a sentence is its title."""
     cleaned = clean_text(text)

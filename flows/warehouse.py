@@ -218,6 +218,17 @@ class DedupIndex:
         self.con.unregister("probe_bands")
         return {(int(b), int(k)): list(ids) for b, k, ids in rows}
 
+    def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        ids = list(doc_ids)
+        if not ids:
+            return {}
+        _in(self.con, "probe_sigs", "doc_id", ids, pa.string())
+        rows = self.con.execute(
+            "SELECT s.doc_id, s.minhash FROM dedup_signatures s JOIN probe_sigs USING (doc_id)"
+        ).fetchall()
+        self.con.unregister("probe_sigs")
+        return {r[0]: np.frombuffer(r[1], dtype="<u4") for r in rows}
+
     def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
         ids = list(doc_ids)
         if not ids:
