@@ -237,7 +237,8 @@ def positive(kind: str, a: Article, kits: list[Kit], rnd: random.Random) -> tupl
 def negative(
     kind: str, a: Article, others: list[Article], kits: list[Kit], rnd: random.Random
 ) -> tuple[str, str]:
-    same_lang = [o for o in others if o.lang == a.lang and o.name != a.name] or others
+    not_a = [o for o in others if o.name != a.name]
+    same_lang = [o for o in not_a if o.lang == a.lang] or not_a
     if kind == "quotes_paragraphs":
         host = max(rnd.sample(same_lang, min(3, len(same_lang))), key=lambda o: o.words)
         pool = a.paragraphs[1:] or a.paragraphs  # the lead is what a digest would take
@@ -288,7 +289,11 @@ def build(base: list[Article], kits: list[Kit], events: list[tuple[Article, Arti
                 continue
             if kind == "drop_paragraphs" and len(a.paragraphs) < 5:
                 continue
-            add(kind, True, a, positive(kind, a, kits, rnd))
+            texts = positive(kind, a, kits, rnd)
+            # a copy keeps most of its original: an edit that left out most of the words
+            # (one paragraph holding most of the text) is no longer a copy, so no pair
+            if len(texts[1].split()) >= 0.6 * len(render(a.title, a.paragraphs).split()):
+                add(kind, True, a, texts)
         for kind in NEGATIVE[:-1]:
             add(kind, False, a, negative(kind, a, base, kits, rnd))
     for ea, eb in events:
@@ -328,7 +333,11 @@ def main() -> None:
         (read_article(p), read_article(p.with_name(p.name.replace("_a.", "_b."))))
         for p in sorted((args.base / "same_event").glob("*_a.txt"))
     ]
-    pairs = build(base, kits, events, args.seed)
+    distinct: list[Article] = []  # the same page twice (mirrors, reposts) is not two articles
+    for a in base:
+        if all(shared_words(a, d) < 0.5 for d in distinct):
+            distinct.append(a)
+    pairs = build(distinct, kits, events, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as fh:
         for p in pairs:
