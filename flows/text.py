@@ -73,30 +73,40 @@ def _cut_tail(lines: list[str]) -> list[str]:
 
 # Page chrome that survives extraction: navigation, bylines, dates, share bars, headline lists
 # are short lines that are not sentences; sign-up, copyright and cookie notices carry markers.
-_CHROME_MARKER = re.compile(
-    r"©|\(c\)\s*\d{4}|copyright|all rights reserved|alle rechte vorbehalten|tous droits"
-    r"|derechos reservados|cookie|newsletter|unsubscribe|sign(?:ing)? up\b|subscribe"
-    r"|abonnieren|anmelden|abonnez|suscr[ií]bete|privacy (?:policy|notice)|datenschutz",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
+_CHROME_MARKERS = (
+    "©", "(c) 2", "copyright", "all rights reserved", "alle rechte vorbehalten", "tous droits",
+    "derechos reservados", "cookie", "newsletter", "unsubscribe", "sign up", "signing up",
+    "subscribe", "abonnieren", "anmelden", "abonnez", "suscríbete", "suscribete",
+    "privacy policy", "privacy notice", "datenschutz",
+)  # fmt: skip
+_CLOSERS = "\"'”’»)]"
 _SHORT_LINE_WORDS = 12
 _MARKED_LINE_WORDS = 60
-_SEPARATORS = re.compile(r"\s[|·•»/]\s")  # "Home | News | Sport", "Share · Print"
+_SEPARATOR_TOKENS = frozenset("|·•»/-–—")
 # Below this share of the words left, the text is made of short lines (a list, a poem, a
 # digest) and is compared whole.
 _MIN_KEPT = 0.25
 
 
+def _ends_sentence(line: str) -> bool:
+    return line.rstrip().rstrip(_CLOSERS)[-1:] in (".", "!", "?", "…")
+
+
 def _is_chrome(line: str) -> bool:
-    n = len(_WORD.findall(line))
+    tokens = line.split()
+    if len(tokens) > 2 * _MARKED_LINE_WORDS:  # a long paragraph: content (the common case)
+        return False
+    n = sum(1 for t in tokens if not _SEPARATOR_TOKENS.issuperset(t))
     if n == 0:
         return False
-    if n <= _SHORT_LINE_WORDS and not _SENTENCE_END.search(line):
+    if n <= _SHORT_LINE_WORDS and not _ends_sentence(line):
         return True
-    if n <= _MARKED_LINE_WORDS and len(_SEPARATORS.findall(line)) >= 2:
+    if n > _MARKED_LINE_WORDS:
+        return False
+    if len(tokens) - n >= 2:  # "Home | News | Sport", "Share · Print · Email"
         return True
-    return n <= _MARKED_LINE_WORDS and _CHROME_MARKER.search(line) is not None
+    low = line.casefold()
+    return any(m in low for m in _CHROME_MARKERS)
 
 
 def _units(text: str) -> list[str]:
@@ -105,7 +115,7 @@ def _units(text: str) -> list[str]:
     units: list[str] = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [ln.strip() for ln in block.split("\n") if ln.strip()]
-        ends = [bool(_SENTENCE_END.search(ln)) for ln in lines]
+        ends = [_ends_sentence(ln) for ln in lines]
         if len(lines) >= 2 and ends[-1] and sum(ends[:-1]) < (len(lines) - 1) / 2:
             units.append(" ".join(lines))
         else:
