@@ -130,10 +130,10 @@ def method_sweep(pairs: list[dict]) -> None:
             f"  {k:>2} {t:>14.2f} {tp / max(tp + fp, 1):>9.3f} {tp / max(tp + fn, 1):>7.3f}  "
             f"{min(s for s, _, d in sims if d):>21.3f} {max(s for s, _, d in sims if not d):>17.3f}"
         )
-    print("\nprobability that LSH makes a pair a candidate (32 bands x 4 rows, 128 permutations)")
-    for s in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+    print("\nprobability that LSH makes a pair a candidate, bands x rows (40x2 is the default)")
+    for s in (0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8):
         row = "  ".join(
-            f"{b}x{r}: {1 - (1 - s**r) ** b:.4f}" for b, r in ((16, 8), (32, 4), (64, 2))
+            f"{b}x{r}: {1 - (1 - s**r) ** b:.4f}" for b, r in ((16, 8), (32, 4), (40, 2), (64, 2))
         )
         print(f"  similarity {s:.1f}:  {row}")
 
