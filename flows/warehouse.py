@@ -343,7 +343,10 @@ _SCHEMAS: dict[str, pa.Schema] = {
 
 # How each staged table lands: plain inserts, or upserts where a rerun may meet a row again.
 _LOAD_SQL: dict[str, str] = {
-    "articles": "INSERT INTO articles BY NAME SELECT * FROM stage_articles ON CONFLICT DO NOTHING",
+    # a conflict target: without one, DuckDB checks both unique indexes the slow way (inserts
+    # slowed down in proportion to the table: 1 ms per row at 60k articles)
+    "articles": "INSERT INTO articles BY NAME SELECT * FROM stage_articles "
+    "ON CONFLICT (article_id) DO NOTHING",
     "article_feeds": "INSERT INTO article_feeds BY NAME SELECT * FROM stage_article_feeds "
     "ON CONFLICT DO NOTHING",
     "seen_urls": """
