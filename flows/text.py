@@ -82,7 +82,7 @@ _CHROME_MARKERS = (
 _CLOSERS = "\"'”’»)]"
 _SHORT_LINE_WORDS = 12
 _MARKED_LINE_WORDS = 60
-_SEPARATOR_TOKENS = frozenset("|·•»/-–—")
+_SEPARATOR_TOKEN = re.compile(r"(?<!\S)[|·•»/\-–—](?!\S)")  # "Home | News", "Share · Print"
 # Below this share of the words left, the text is made of short lines (a list, a poem, a
 # digest) and is compared whole.
 _MIN_KEPT = 0.25
@@ -96,7 +96,7 @@ def _is_chrome(line: str) -> bool:
     tokens = line.split()
     if len(tokens) > 2 * _MARKED_LINE_WORDS:  # a long paragraph: content (the common case)
         return False
-    n = sum(1 for t in tokens if not _SEPARATOR_TOKENS.issuperset(t))
+    n = len(tokens) - len(_SEPARATOR_TOKEN.findall(line))
     if n == 0:
         return False
     if n <= _SHORT_LINE_WORDS and not _ends_sentence(line):
