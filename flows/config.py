@@ -9,7 +9,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -143,12 +143,54 @@ DEFAULT_TOPICS: dict[str, list[str]] = {
 }
 
 
+class QualitySettings(_Strict):
+    """Data-quality gates (Great Expectations suites in expectations/; see its README)."""
+
+    enabled: bool = True
+    min_text_chars: int = Field(300, ge=0, description="shorter article text is quarantined")
+    max_text_chars: int = Field(200_000, ge=1)
+    max_title_chars: int = Field(300, ge=1)
+    future_tolerance: Duration = Field(86_400, description="published_at may be this far ahead")
+    oldest_published: str = Field("1990-01-01", description="an earlier published_at is absurd")
+    languages: list[str] = Field(
+        default_factory=list, description="allowed language codes; empty: any language"
+    )
+    feed_max_failed_share: float = Field(0.5, ge=0, le=1)
+    feed_max_empty_share: float = Field(0.5, ge=0, le=1)
+    feed_max_duplicate_share: float = Field(0.95, ge=0, le=1)
+    length_drift_factor: float = Field(
+        4.0, gt=1, description="a feed's median text length this run vs its history, either way"
+    )
+    severity: dict[str, Literal["warn", "fail"]] = Field(
+        default_factory=dict,
+        description="feed-health expectation (GX type) -> warn (default) or fail",
+    )
+
+    @field_validator("oldest_published")
+    @classmethod
+    def _date(cls, v: str) -> str:
+        from datetime import date
+
+        try:
+            date.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _bounds(self) -> QualitySettings:
+        if self.min_text_chars >= self.max_text_chars:
+            raise ValueError("min_text_chars must be below max_text_chars")
+        return self
+
+
 class Settings(_Strict):
     warehouse: WarehouseSettings = WarehouseSettings()
     seeds: SeedSettings = SeedSettings()
     network: NetworkSettings = NetworkSettings()
     pipeline: PipelineSettings = PipelineSettings()
     dedup: DedupSettings = DedupSettings()
+    quality: QualitySettings = QualitySettings()
     feeds: list[FeedSettings] = []
     topics: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
 

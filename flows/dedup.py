@@ -26,6 +26,10 @@ from flows.config import DedupSettings
 from flows.text import comparison_text, words
 
 _SEED = 20260522  # fixed: signatures must be comparable across runs and machines
+# Band b's keys are XORed with (b + 1) * 0x9E3779B1 mod 2^32 (warehouse migration 002 does the same)
+_BAND_SALT = (
+    (np.arange(1, 256, dtype=np.uint64) * np.uint64(0x9E3779B1)) % np.uint64(1 << 32)
+).astype(np.uint32)
 
 
 def content_hash(text: str) -> str:
@@ -88,19 +92,20 @@ class MinHasher:
         return hv.min(axis=0).astype(np.uint32)
 
     def band_keys(self, signature: np.ndarray) -> np.ndarray:
-        """One signed 32-bit key per band (DuckDB INTEGER): the first 4 bytes of BLAKE2b.
-
-        32 bits keep the index small; a chance key collision only adds a candidate, which
-        verification then rejects.
+        """One signed 32-bit key per band (DuckDB INTEGER): the first 4 bytes of BLAKE2b over
+        the band's values, XOR a constant of the band's own, so one key column serves every
+        band. 32 bits keep the index small; a chance collision only adds a candidate, which
+        the signature check and verification then drop.
         """
         rows = signature[: self.bands * self.rows].astype("<u4").reshape(self.bands, self.rows)
-        keys = [
-            int.from_bytes(
-                hashlib.blake2b(r.tobytes(), digest_size=8).digest()[:4], "little", signed=True
-            )
-            for r in rows
-        ]
-        return np.array(keys, dtype=np.int32)
+        keys = np.array(
+            [
+                int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest()[:4], "little")
+                for r in rows
+            ],
+            dtype=np.uint32,
+        )
+        return (keys ^ _BAND_SALT[: self.bands]).view(np.int32)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -156,8 +161,8 @@ class History(Protocol):
         """content_hash -> the doc_id of a stored document with that hash."""
         ...
 
-    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
-        """(band, band_key) -> doc_ids of stored documents sharing that band key."""
+    def candidates(self, keys: Sequence[int]) -> dict[int, list[str]]:
+        """band_key -> doc_ids of stored documents with that band key."""
         ...
 
     def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
@@ -208,13 +213,11 @@ def decide(
     batch_pos = {d.doc_id: i for i, d in enumerate(ordered)}
 
     hashes = history.by_hash([d.content_hash for d in ordered])
-    probe = {(b, int(k)) for d in ordered for b, k in enumerate(d.band_keys)}
+    probe = {int(k) for d in ordered for k in d.band_keys}
     cand = history.candidates(sorted(probe))
     near_stored: dict[str, set[str]] = {}
     for d in ordered:
-        near_stored[d.doc_id] = {
-            i for b, k in enumerate(d.band_keys) for i in cand.get((b, int(k)), ())
-        }
+        near_stored[d.doc_id] = {i for k in d.band_keys for i in cand.get(int(k), ())}
     sigs = history.signatures(set().union(*near_stored.values()) if near_stored else set())
     for d in ordered:
         near_stored[d.doc_id] = {
@@ -259,7 +262,7 @@ def decide(
     verdicts: dict[str, Verdict] = {}
     decided_docs: dict[str, Doc] = {}
     batch_hash: dict[str, str] = {}
-    batch_bands: dict[tuple[int, int], list[str]] = {}
+    batch_bands: dict[int, list[str]] = {}
     for d in ordered:
         verdict: Verdict | None = None
         exact = hashes.get(d.content_hash) or batch_hash.get(d.content_hash)
@@ -269,10 +272,10 @@ def decide(
             verdict = Verdict("exact_duplicate", root, round(sim, 4), root)
         else:
             near = {i for i in near_stored[d.doc_id] if i in stored}
-            for b, k in enumerate(d.band_keys):
+            for k in d.band_keys:
                 near.update(
                     i
-                    for i in batch_bands.get((b, int(k)), ())
+                    for i in batch_bands.get(int(k), ())
                     if _plausible(d.signature, decided_docs[i].signature, threshold)
                 )
             matches = [i for i in near if similarity(d, i) >= threshold]
@@ -286,8 +289,8 @@ def decide(
         verdicts[d.doc_id] = verdict
         decided_docs[d.doc_id] = d
         batch_hash.setdefault(d.content_hash, d.doc_id)
-        for b, k in enumerate(d.band_keys):
-            batch_bands.setdefault((b, int(k)), []).append(d.doc_id)
+        for k in d.band_keys:
+            batch_bands.setdefault(int(k), []).append(d.doc_id)
     return verdicts
 
 
@@ -296,21 +299,21 @@ class MemoryIndex:
 
     def __init__(self, hasher: MinHasher, docs: Iterable[tuple[str, str]], at: datetime) -> None:
         self._hash: dict[str, str] = {}
-        self._bands: dict[tuple[int, int], list[str]] = {}
+        self._bands: dict[int, list[str]] = {}
         self._docs: dict[str, Stored] = {}
         self._sigs: dict[str, np.ndarray] = {}
         for doc_id, text in docs:
             sig = hasher.signature(hasher.shingles(text))
             self._sigs[doc_id] = sig
             self._hash.setdefault(content_hash(text), doc_id)
-            for b, k in enumerate(hasher.band_keys(sig)):
-                self._bands.setdefault((b, int(k)), []).append(doc_id)
+            for k in hasher.band_keys(sig):
+                self._bands.setdefault(int(k), []).append(doc_id)
             self._docs[doc_id] = Stored(doc_id, doc_id, at, text)
 
     def by_hash(self, hashes: Sequence[str]) -> dict[str, str]:
         return {h: self._hash[h] for h in hashes if h in self._hash}
 
-    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+    def candidates(self, keys: Sequence[int]) -> dict[int, list[str]]:
         return {k: self._bands[k] for k in keys if k in self._bands}
 
     def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
@@ -332,8 +335,8 @@ class MergedHistory:
             out.update(part.by_hash(hashes))
         return out
 
-    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
-        out: dict[tuple[int, int], list[str]] = {}
+    def candidates(self, keys: Sequence[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
         for part in self.parts:
             for key, ids in part.candidates(keys).items():
                 out.setdefault(key, []).extend(i for i in ids if i not in out.get(key, []))

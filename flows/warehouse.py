@@ -26,7 +26,7 @@ from flows.dedup import Stored
 from flows.errors import WarehouseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TRANSIENT_REASONS = ("timeout", "refused", "dns", "network", "http_429", "http_5")
 
 
@@ -198,52 +198,50 @@ class DedupIndex:
         self.con.unregister("probe_hashes")
         return dict(rows)
 
-    def candidates(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+    def candidates(self, keys: Sequence[int]) -> dict[int, list[str]]:
         if not keys:
             return {}
-        self.con.register(
-            "probe_bands",
-            pa.table(
-                {
-                    "band": pa.array([k[0] for k in keys], pa.uint8()),
-                    "band_key": pa.array([k[1] for k in keys], pa.int32()),
-                }
-            ),
-        )
+        _in(self.con, "probe_keys", "band_key", keys, pa.int32())
         rows = self.con.execute(
-            "SELECT l.band, l.band_key, list(s.doc_id) FROM dedup_lsh l "
-            "JOIN probe_bands USING (band, band_key) "
-            "JOIN dedup_signatures s USING (doc_key) GROUP BY 1, 2"
+            "SELECT l.band_key, list(s.doc_id) FROM dedup_lsh l "
+            "JOIN probe_keys USING (band_key) "
+            "JOIN dedup_signatures s USING (doc_key) GROUP BY 1"
         ).fetchall()
-        self.con.unregister("probe_bands")
-        return {(int(b), int(k)): list(ids) for b, k, ids in rows}
+        self.con.unregister("probe_keys")
+        return {int(k): list(ids) for k, ids in rows}
 
     def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
-        ids = list(doc_ids)
-        if not ids:
-            return {}
-        _in(self.con, "probe_sigs", "doc_id", ids, pa.string())
-        rows = self.con.execute(
-            "SELECT s.doc_id, s.minhash FROM dedup_signatures s JOIN probe_sigs USING (doc_id)"
-        ).fetchall()
-        self.con.unregister("probe_sigs")
+        rows = _lookup(self.con, "SELECT doc_id, minhash FROM dedup_signatures", "doc_id", doc_ids)
         return {r[0]: np.frombuffer(r[1], dtype="<u4") for r in rows}
 
     def docs(self, doc_ids: Iterable[str]) -> dict[str, Stored]:
         ids = list(doc_ids)
-        if not ids:
-            return {}
-        _in(self.con, "probe_docs", "doc_id", ids, pa.string())
-        rows = self.con.execute(
-            """
-            SELECT s.doc_id, s.root_id, s.first_seen_at, coalesce(a.text, sd.text)
-            FROM dedup_signatures s JOIN probe_docs USING (doc_id)
-            LEFT JOIN articles a ON a.article_id = s.doc_id
-            LEFT JOIN seeds sd ON 'seed:' || sd.seed_id = s.doc_id
-            """
-        ).fetchall()
-        self.con.unregister("probe_docs")
-        return {r[0]: Stored(r[0], r[1], r[2], r[3]) for r in rows}
+        meta = _lookup(
+            self.con, "SELECT doc_id, root_id, first_seen_at FROM dedup_signatures", "doc_id", ids
+        )
+        texts = dict(_lookup(self.con, "SELECT article_id, text FROM articles", "article_id", ids))
+        seeds = [i[5:] for i in ids if i.startswith("seed:")]
+        texts.update(
+            (f"seed:{k}", t)
+            for k, t in _lookup(self.con, "SELECT seed_id, text FROM seeds", "seed_id", seeds)
+        )
+        return {r[0]: Stored(r[0], r[1], r[2], texts[r[0]]) for r in meta if r[0] in texts}
+
+
+def _lookup(
+    con: duckdb.DuckDBPyConnection, select: str, key: str, values: Iterable[str]
+) -> list[tuple[Any, ...]]:
+    """Rows whose ``key`` is one of ``values``, as point lookups in the key's index.
+
+    A literal IN list (up to DuckDB's index_scan_max_count, 2048) is answered from the ART
+    index; a join would scan the whole table (0.26 s against 0.03 s at 1M articles).
+    """
+    out: list[tuple[Any, ...]] = []
+    vals = list(dict.fromkeys(values))
+    for i in range(0, len(vals), 2000):
+        chunk = ", ".join("'" + v.replace("'", "''") + "'" for v in vals[i : i + 2000])
+        out.extend(con.execute(f"{select} WHERE {key} IN ({chunk})").fetchall())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,9 +317,7 @@ _SCHEMAS: dict[str, pa.Schema] = {
             ("minhash", pa.binary()),
         ]
     ),
-    "dedup_lsh": pa.schema(
-        [("band", pa.uint8()), ("band_key", pa.int32()), ("doc_key", pa.int32())]
-    ),
+    "dedup_lsh": pa.schema([("band_key", pa.int32()), ("doc_key", pa.int32())]),
     "feed_polls": pa.schema(
         [
             ("run_id", pa.string()),
@@ -469,8 +465,8 @@ def signature_rows(
         first_seen_at=first_seen_at,
         minhash=signature.astype("<u4").tobytes(),
     )
-    for band, key in enumerate(band_keys):  # doc_key is assigned when the batch loads
-        batch.add("dedup_lsh", band=band, band_key=int(key), doc_id=doc_id)
+    for key in band_keys:  # doc_key is assigned when the batch loads
+        batch.add("dedup_lsh", band_key=int(key), doc_id=doc_id)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at: datetime) -> None:

@@ -84,7 +84,7 @@ def test_kill_mid_run_then_rerun(prefect, tmp_path: Path, seeds_dir: Path) -> No
     assert (
         count(
             db,
-            "SELECT count(*) FROM (SELECT doc_key, band FROM dedup_lsh GROUP BY ALL HAVING count(*) > 1)",
+            "SELECT count(*) FROM (SELECT doc_key, band_key FROM dedup_lsh GROUP BY ALL HAVING count(*) > 1)",
         )
         == 0
     )

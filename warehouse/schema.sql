@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS runs (
     unique_articles     INTEGER NOT NULL DEFAULT 0,
     exact_duplicates    INTEGER NOT NULL DEFAULT 0,
     near_duplicates     INTEGER NOT NULL DEFAULT 0,
+    quarantined         INTEGER NOT NULL DEFAULT 0,
     error               VARCHAR
 );
 COMMENT ON TABLE runs IS 'One row per flow run (run_id = the Prefect flow-run id). status: running, completed, failed (an error stopped it), crashed (its process ended without finishing; marked by the next run).';
@@ -34,6 +35,7 @@ COMMENT ON COLUMN runs.items_seen IS 'Feed entries read in this run (all feeds, 
 COMMENT ON COLUMN runs.new_urls IS 'Entry URLs not ingested before, which this run tried to fetch.';
 COMMENT ON COLUMN runs.page_failures IS 'Pages that failed at the page stage (HTTP errors, timeouts, not HTML, too large, blocked).';
 COMMENT ON COLUMN runs.extract_failures IS 'Pages fetched but with no article text extracted.';
+COMMENT ON COLUMN runs.quarantined IS 'Articles held back in quarantine by a row-level data-quality expectation.';
 
 CREATE TABLE IF NOT EXISTS seeds (
     seed_id       VARCHAR PRIMARY KEY,
@@ -188,9 +190,49 @@ COMMENT ON COLUMN dedup_signatures.root_id IS 'The earliest original of the docu
 COMMENT ON COLUMN dedup_signatures.minhash IS 'MinHash signature (num_perm little-endian uint32).';
 
 CREATE TABLE IF NOT EXISTS dedup_lsh (
-    band      UTINYINT NOT NULL,
     band_key  INTEGER NOT NULL,
     doc_key   INTEGER NOT NULL
 );
 COMMENT ON TABLE dedup_lsh IS 'LSH band keys of each signature (one row per band): documents sharing a (band, band_key) are near-duplicate candidates, verified on their text before anything is flagged.';
-COMMENT ON COLUMN dedup_lsh.band_key IS 'The first 4 bytes (little-endian, signed) of BLAKE2b over the band''s rows of the signature.';
+COMMENT ON COLUMN dedup_lsh.band_key IS 'Band b: the first 4 bytes of BLAKE2b over the band''s signature values (little-endian), XOR (b + 1) * 0x9E3779B1 mod 2^32, as a signed integer.';
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    quarantine_id   VARCHAR PRIMARY KEY,
+    run_id          VARCHAR NOT NULL,
+    article_id      VARCHAR NOT NULL,
+    url             VARCHAR NOT NULL,
+    feed_url        VARCHAR,
+    suite           VARCHAR NOT NULL,
+    expectation     VARCHAR NOT NULL,
+    field           VARCHAR,
+    value           VARCHAR,
+    failures        JSON NOT NULL,
+    record          JSON NOT NULL,
+    quarantined_at  TIMESTAMPTZ NOT NULL,
+    released_at     TIMESTAMPTZ,
+    released_run    VARCHAR
+);
+COMMENT ON TABLE quarantine IS 'Articles held back by a row-level data-quality expectation: kept whole, never loaded into articles until released.';
+COMMENT ON COLUMN quarantine.quarantine_id IS 'BLAKE2b of run_id and url (hex, 16 characters).';
+COMMENT ON COLUMN quarantine.expectation IS 'The first expectation the row failed (GX type), e.g. expect_column_value_lengths_to_be_between.';
+COMMENT ON COLUMN quarantine.field IS 'The column that expectation checks.';
+COMMENT ON COLUMN quarantine.value IS 'The offending value, as text (long values cut at 200 characters).';
+COMMENT ON COLUMN quarantine.failures IS 'Every expectation the row failed: [{"expectation", "field", "value"}].';
+COMMENT ON COLUMN quarantine.record IS 'The article as it would have been loaded (text, metadata, feed), so a release loses nothing.';
+COMMENT ON COLUMN quarantine.released_at IS 'When `corpus-monitor quarantine release` re-validated and loaded it (NULL: still held).';
+
+CREATE TABLE IF NOT EXISTS dq_results (
+    run_id            VARCHAR NOT NULL,
+    batch             INTEGER,
+    suite             VARCHAR NOT NULL,
+    expectation       VARCHAR NOT NULL,
+    field             VARCHAR,
+    success           BOOLEAN NOT NULL,
+    unexpected_count  BIGINT,
+    element_count     BIGINT,
+    observed_value    VARCHAR,
+    severity          VARCHAR NOT NULL CHECK (severity IN ('quarantine', 'warn', 'fail')),
+    validated_at      TIMESTAMPTZ NOT NULL
+);
+COMMENT ON TABLE dq_results IS 'One row per expectation per validation: the article suite per batch (batch = its number), the feed-health and integrity suites once per run (batch NULL).';
+COMMENT ON COLUMN dq_results.severity IS 'What a failure does: quarantine (row-level: the failing rows are held back), warn (shown in the run summary), fail (fails the run).';

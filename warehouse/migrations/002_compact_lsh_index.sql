@@ -14,17 +14,19 @@ SELECT doc_id, row_number() OVER (ORDER BY first_seen_at, doc_id), content_hash,
 FROM dedup_signatures;
 
 CREATE TABLE dedup_lsh (
-    band      UTINYINT NOT NULL,
     band_key  INTEGER NOT NULL,
     doc_key   INTEGER NOT NULL
 );
--- the old 8-byte key's low 4 bytes are the new key (both are BLAKE2b read little-endian)
+-- the new key: the old 8-byte key's low 4 bytes (both are BLAKE2b read little-endian) XOR the
+-- band's constant (b + 1) * 0x9E3779B1 mod 2^32, as a signed integer
 INSERT INTO dedup_lsh
-SELECT b.band, ((b.band_key & 4294967295) - CASE WHEN (b.band_key & 2147483648) <> 0
-                                              THEN 4294967296 ELSE 0 END)::INTEGER,
-       s.doc_key
-FROM dedup_bands b JOIN dedup_signatures_v2 s USING (doc_id)
-ORDER BY s.doc_key, b.band;
+SELECT (k - CASE WHEN k >= 2147483648 THEN 4294967296 ELSE 0 END)::INTEGER, doc_key
+FROM (
+    SELECT xor(b.band_key & 4294967295, ((b.band::BIGINT + 1) * 2654435761) % 4294967296) AS k,
+           s.doc_key, b.band
+    FROM dedup_bands b JOIN dedup_signatures_v2 s USING (doc_id)
+)
+ORDER BY doc_key, band;
 
 DROP TABLE dedup_bands;
 DROP TABLE dedup_signatures;
@@ -34,4 +36,4 @@ COMMENT ON COLUMN dedup_signatures.doc_key IS 'A small integer for the document,
 COMMENT ON COLUMN dedup_signatures.root_id IS 'The earliest original of the document''s story (itself when unique).';
 COMMENT ON COLUMN dedup_signatures.minhash IS 'MinHash signature (num_perm little-endian uint32).';
 COMMENT ON TABLE dedup_lsh IS 'LSH band keys of each signature (one row per band): documents sharing a (band, band_key) are near-duplicate candidates, verified on their text before anything is flagged.';
-COMMENT ON COLUMN dedup_lsh.band_key IS 'The first 4 bytes (little-endian, signed) of BLAKE2b over the band''s rows of the signature.';
+COMMENT ON COLUMN dedup_lsh.band_key IS 'Band b: the first 4 bytes of BLAKE2b over the band''s signature values (little-endian), XOR (b + 1) * 0x9E3779B1 mod 2^32, as a signed integer.';
