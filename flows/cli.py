@@ -285,6 +285,152 @@ def dedup_rebuild(
     )
 
 
+dq_app = typer.Typer(
+    help="Data-quality results (Great Expectations suites in expectations/).",
+    invoke_without_command=True,
+)
+app.add_typer(dq_app, name="dq")
+
+
+@dq_app.callback()
+def dq_results(
+    ctx: typer.Context,
+    run: Annotated[str | None, typer.Option(help="A run id [default: the latest run]")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """The data-quality results of the latest run (or --run), one row per expectation."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        with _open_read_only(config, db) as con:
+            rows = con.execute(
+                "SELECT run_id FROM dq_results WHERE run_id = coalesce(?, run_id) "
+                "ORDER BY validated_at DESC LIMIT 1",
+                [run],
+            ).fetchall()
+            if not rows:
+                typer.echo("no data-quality results yet" + (f" for run {run}" if run else ""))
+                return
+            cur = con.execute(
+                "SELECT suite, coalesce(batch::VARCHAR, 'run') AS batch, expectation, field, "
+                "success, unexpected_count AS unexpected, observed_value AS observed, severity "
+                "FROM dq_results WHERE run_id = ? "
+                "ORDER BY suite, batch NULLS LAST, success, expectation, field",
+                [rows[0][0]],
+            )
+            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, f"run {rows[0][0]}")
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+
+
+@dq_app.command("init")
+def dq_init(config: ConfigOpt = None) -> None:
+    """Create the Great Expectations context and any missing suite or checkpoint (an existing
+    suite is never overwritten: edit it in expectations/expectations/)."""
+    from flows.config import QualitySettings, find_config, load_settings
+    from flows.quality import init_context
+
+    try:
+        q = load_settings(config).quality if find_config(config) else QualitySettings()
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    created = init_context(q.expectations_dir)
+    typer.echo(f"{q.expectations_dir}: " + (", ".join(created) if created else "up to date"))
+
+
+@dq_app.command("docs")
+def dq_docs(
+    out: Annotated[Path, typer.Option(help="Folder to write the site to")] = Path("dq-docs"),
+    config: ConfigOpt = None,
+) -> None:
+    """Build Great Expectations' Data Docs (suites and recent validations) into a folder that
+    opens offline: the CSS, scripts and fonts the pages load are shipped and linked locally."""
+    from flows.config import QualitySettings, find_config, load_settings
+    from flows.datadocs import build
+
+    try:
+        q = load_settings(config).quality if find_config(config) else QualitySettings()
+        index = build(q.expectations_dir, out)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    typer.echo(f"Data Docs: {index}")
+
+
+quarantine_app = typer.Typer(help="Articles held back by a data-quality expectation.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    all_: Annotated[bool, typer.Option("--all", help="Released ones too")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Held-back articles: why, and the offending value."""
+    try:
+        with _open_read_only(config, db) as con:
+            cur = con.execute(
+                "SELECT quarantine_id AS id, strftime(quarantined_at, '%Y-%m-%d %H:%M') AS at, "
+                "url, expectation, field, value, json_array_length(failures) AS failed, "
+                "strftime(released_at, '%Y-%m-%d %H:%M') AS released "
+                "FROM quarantine WHERE ? OR released_at IS NULL ORDER BY quarantined_at, url",
+                [all_],
+            )
+            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "quarantine")
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    ids: Annotated[list[str] | None, typer.Argument(help="Quarantine ids (see list)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every held-back article")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Re-validate held-back articles against the current suites and [quality] settings, and
+    load those that pass (deduplicated against everything loaded since). Exit 1 if any still
+    fails."""
+    import uuid
+
+    from flows import pipeline
+    from flows import warehouse as wh
+    from flows.config import load_settings
+
+    if not ids and not all_:
+        typer.echo("corpus-monitor: give quarantine ids or --all", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = load_settings(config, db)
+        path = settings.warehouse.path
+        wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
+        with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+            wanted = ids or [
+                r[0]
+                for r in con.execute(
+                    "SELECT quarantine_id FROM quarantine WHERE released_at IS NULL"
+                ).fetchall()
+            ]
+            run_id = f"release-{uuid.uuid4()}"
+            wh.start_run(con, run_id, "quarantine release", pipeline.now())
+            released, still = pipeline.release(con, settings, wanted, run_id)
+            wh.finish_run(con, run_id, "completed", pipeline.now())
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    unknown = set(wanted) - set(released) - set(still)
+    typer.echo(f"released {len(released)}: {', '.join(released) or '-'}")
+    for qid, failed in still.items():
+        why = "; ".join(f"{f['expectation']}({f['field']}) = {f['value']!r}" for f in failed)
+        typer.echo(f"still held {qid}: {why}")
+    for qid in sorted(unknown):
+        typer.echo(f"not held: {qid} (unknown, or released before)")
+    if still or unknown:
+        raise typer.Exit(1)
+
+
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield None

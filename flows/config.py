@@ -147,6 +147,10 @@ class QualitySettings(_Strict):
     """Data-quality gates (Great Expectations suites in expectations/; see its README)."""
 
     enabled: bool = True
+    expectations_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "expectations",
+        description="the Great Expectations context with the suites",
+    )
     min_text_chars: int = Field(300, ge=0, description="shorter article text is quarantined")
     max_text_chars: int = Field(200_000, ge=1)
     max_title_chars: int = Field(300, ge=1)
@@ -224,6 +228,9 @@ class Settings(_Strict):
             update={
                 "warehouse": self.warehouse.model_copy(update={"path": rel(self.warehouse.path)}),
                 "seeds": self.seeds.model_copy(update={"path": rel(self.seeds.path)}),
+                "quality": self.quality.model_copy(
+                    update={"expectations_dir": rel(self.quality.expectations_dir)}
+                ),
             }
         )
 

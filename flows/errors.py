@@ -54,4 +54,5 @@ REASONS: dict[str, str] = {
     # stage robots; reserved: robots.txt is not consulted yet
     "robots_disallowed": "robots.txt forbids the page",
     "empty_extraction": "no main text could be extracted from the page",
+    "quarantined": "the article failed a data-quality expectation: it is in the quarantine table",
 }

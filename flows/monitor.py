@@ -22,7 +22,6 @@ from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
 from flows.extract import Extracted, Page
 from flows.feeds import FeedCursor, FeedPoll
 from flows.report import run_summary_markdown
-from flows.topics import TopicMatcher
 
 # The UI renders a table artifact in the browser; the warehouse has every row.
 _ARTIFACT_ROWS = 500
@@ -122,24 +121,55 @@ def dedup_and_load(
     The feed cursors ride with the last batch, so a crash before it refetches the feeds and
     skips what was loaded.
     """
+    log = get_run_logger()
     with _open(settings) as con:
         articles, links = p.merge_redirects(con, articles, settings)
-        verdicts, docs = p.deduplicate(con, articles, settings)
-        batch = p.build_load(
-            run_id,
-            work,
-            articles,
-            verdicts,
-            docs,
-            failures,
-            [*known_links, *links],
-            TopicMatcher(settings.topics),
+        batch, held = p.gate_and_build(
+            con, settings, run_id, n, work, articles, failures, [*known_links, *links]
         )
+        for record, failed in held:
+            log.warning(
+                "quarantined %s: %s",
+                record["url"],
+                "; ".join(f"{f['expectation']}({f['field']}) = {f['value']!r}" for f in failed),
+            )
         if polls is not None:
             p.add_polls(batch, run_id, polls, plan)
         wh.load(con, run_id, batch)
-    get_run_logger().info("batch %d loaded: %s", n, batch.counts)
+    log.info("batch %d loaded: %s", n, batch.counts)
     return batch.counts
+
+
+@task(name="quality-gates", cache_policy=NO_CACHE, persist_result=False)
+def quality_gates(settings: Settings, run_id: str) -> dict[str, Any]:
+    """Feed health and warehouse integrity after the run's loads (skipped when nothing loaded:
+    Great Expectations costs seconds to import)."""
+    with _open(settings) as con:
+        ((loaded,),) = con.execute(
+            "SELECT articles_new + quarantined FROM runs WHERE run_id = ?", [run_id]
+        ).fetchall()
+        if not loaded:
+            get_run_logger().info("nothing loaded: data-quality suites skipped")
+            return {"warnings": [], "errors": []}
+        from flows import quality
+
+        check = quality.check_run(
+            con, run_id, settings.quality, quality.parameters(settings.quality)
+        )
+        rows = quality.result_rows(run_id, None, check.outcomes, {}, p.now())
+        for r in rows:
+            r["severity"] = check.severity[f"{r['suite']}:{r['field']}"]
+        batch = wh.LoadBatch()
+        batch.rows["dq_results"] = rows
+        wh.load(con, run_id, batch)
+    log = get_run_logger()
+    warnings = [quality.describe(o, check.feeds) for o in check.warnings]
+    errors = [quality.describe(o, check.feeds) for o in check.errors]
+    for w in warnings:
+        log.warning("data quality: %s", w)
+    for e in errors:
+        log.error("data quality: %s", e)
+    return {"warnings": warnings, "errors": errors}
 
 
 @flow(name="corpus-monitor", log_prints=True)
@@ -173,6 +203,11 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
                     results if last else None,
                     plan,
                 )
+            dq = quality_gates(settings, run_id)
+            if dq["errors"]:
+                from flows.quality import QualityError
+
+                raise QualityError("data-quality gate failed: " + "; ".join(dq["errors"]))
         except BaseException as e:
             with _open(settings) as con:
                 wh.finish_run(con, run_id, "failed", p.now(), f"{type(e).__name__}: {e}")
@@ -180,12 +215,22 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
         with _open(settings) as con:
             summary = wh.finish_run(con, run_id, "completed", p.now())
             summary["failures"] = wh.run_failures(con, run_id)
+            summary["dq_warnings"] = dq["warnings"]
+            summary["quarantine"] = wh.run_quarantine(con, run_id)
+            dq_table = wh.run_dq_results(con, run_id)
             new_articles = wh.run_articles(con, run_id)
     create_markdown_artifact(
         run_summary_markdown(summary),
         key="corpus-monitor-run-summary",
         description="What this run found",
     )
+    if dq_table:
+        create_table_artifact(
+            dq_table,
+            key="corpus-monitor-data-quality",
+            description="Great Expectations results of this run (one row per expectation and "
+            "validation; dq_results in the warehouse)",
+        )
     if new_articles:
         shown = new_articles[:_ARTIFACT_ROWS]
         create_table_artifact(

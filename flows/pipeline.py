@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -384,3 +385,143 @@ def add_polls(batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan:
     batch.count("feeds_polled", len(polls))
     batch.count("feeds_not_modified", sum(p.status == "not_modified" for p in polls))
     batch.count("feeds_failed", sum(p.status == "error" for p in polls))
+
+
+Held = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # (article record, what it failed)
+
+
+def gate_and_build(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    n: int,
+    work: Sequence[Work],
+    articles: Sequence[Extracted],
+    failures: Sequence[Failure],
+    links: Sequence[tuple[str, FeedItem]],
+) -> tuple[wh.LoadBatch, Held]:
+    """Deduplicate and build the batch's rows, then validate the article rows (the
+    ``articles`` suite). Rows that fail are held back and the batch is decided again without
+    them, so no loaded article points at a held-back one. Returns the batch to load (with the
+    quarantine rows and the suite's results in it) and what was held back."""
+    held: Held = []
+    first = None
+    kept = list(articles)
+    while True:
+        verdicts, docs = deduplicate(con, kept, settings)
+        batch = build_load(
+            run_id, work, kept, verdicts, docs, failures, links, TopicMatcher(settings.topics)
+        )
+        if not (settings.quality.enabled and batch.rows["articles"]):
+            break
+        from flows import quality
+
+        check = quality.check_articles(
+            batch.rows["articles"], settings.quality, quality.parameters(settings.quality)
+        )
+        first = first or check
+        if not check.failures:
+            break
+        rows = batch.rows["articles"]
+        bad = {rows[i]["url"]: failed for i, failed in check.failures.items()}
+        items = {a.url: a.item for a in kept}
+        held += [
+            ({**r, "item": _item_record(items[r["url"]])}, bad[r["url"]])
+            for r in rows
+            if r["url"] in bad
+        ]
+        kept = [a for a in kept if a.url not in bad]
+    if first is not None:
+        add_quality(batch, run_id, n, first, held)
+    return batch, held
+
+
+def _item_record(item: FeedItem) -> dict[str, Any]:
+    return {"feed_url": item.feed_url, "entry_url": item.entry_url, "url": item.url}
+
+
+def add_quality(
+    batch: wh.LoadBatch,
+    run_id: str,
+    n: int,
+    check: Any,
+    held: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> None:
+    """The article suite's results and the held-back rows, into the batch's transaction. A
+    held-back URL is recorded as seen (reason ``quarantined``) so the next run does not fetch it
+    again: the quarantine table has the whole article."""
+    from flows import quality
+
+    at = now()
+    batch.rows["dq_results"] += quality.result_rows(
+        run_id, n, check.outcomes, {quality.ARTICLES: "quarantine"}, at
+    )
+    for record, failed in held:
+        batch.add("quarantine", **quality.quarantine_row(run_id, record, failed, at))
+        batch.add("seen_urls", **_seen(record["url"], at, None, "quarantined"))
+        batch.count("quarantined")
+        batch.count("pages_fetched")
+
+
+def release(
+    con: duckdb.DuckDBPyConnection, settings: Settings, ids: Sequence[str], run_id: str
+) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
+    """Re-validate held-back articles against the current suites and load those that pass, as
+    a run of their own (deduplicated against everything loaded since). Returns the released
+    quarantine ids and, for the others, what they still fail."""
+    import json
+
+    from flows import quality
+
+    rows = con.execute(
+        "SELECT quarantine_id, record FROM quarantine WHERE released_at IS NULL "
+        "AND quarantine_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(ids)],
+    ).fetchall()
+    by_url: dict[str, str] = {}
+    articles: list[Extracted] = []
+    for qid, raw in rows:
+        r = json.loads(raw)
+        it = r["item"]
+        item = FeedItem(it["feed_url"], it["entry_url"], it["url"], None, None, None, None)
+        published = datetime.fromisoformat(r["published_at"]) if r.get("published_at") else None
+        articles.append(
+            Extracted(
+                r["url"],
+                r.get("title"),
+                r.get("author"),
+                published,
+                r.get("language"),
+                r.get("site_name"),
+                r["text"],
+                item,
+            )
+        )
+        by_url[r["url"]] = qid
+    still: dict[str, list[dict[str, Any]]] = {}
+    while articles:
+        verdicts, docs = deduplicate(con, articles, settings)
+        work = [Work(a.item.url, [a.item]) for a in articles]
+        batch = build_load(
+            run_id, work, articles, verdicts, docs, [], [], TopicMatcher(settings.topics)
+        )
+        check = quality.check_articles(
+            batch.rows["articles"], settings.quality, quality.parameters(settings.quality)
+        )
+        if check.failures:
+            for i, failed in check.failures.items():
+                still[by_url[batch.rows["articles"][i]["url"]]] = failed
+            bad = {batch.rows["articles"][i]["url"] for i in check.failures}
+            articles = [a for a in articles if a.url not in bad]
+            continue
+        batch.rows["dq_results"] = quality.result_rows(
+            run_id, 1, check.outcomes, {quality.ARTICLES: "quarantine"}, now()
+        )
+        released = [by_url[a.url] for a in articles]
+        mark = (
+            "UPDATE quarantine SET released_at = ?, released_run = ? "
+            "WHERE quarantine_id IN (SELECT unnest(?::VARCHAR[]))"
+        )
+        wh.load(con, run_id, batch, also=[(mark, [now(), run_id, released])])
+        return released, still
+    return [], still

@@ -17,6 +17,7 @@ COUNTS = [
     ("unique_articles", "  unique"),
     ("exact_duplicates", "  exact duplicates"),
     ("near_duplicates", "  near duplicates"),
+    ("quarantined", "quarantined (data quality)"),
 ]
 
 
@@ -40,7 +41,28 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
         lines += [
             f"| {f['stage']} | `{f['reason']}` | {f['n']} | {f['example']} |" for f in failures
         ]
+    held = summary.get("quarantine") or []
+    if held:
+        lines += [
+            "",
+            "## Quarantined by a data-quality expectation",
+            "",
+            "| url | expectation | field | value |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {h['url']} | `{h['expectation']}` | {h['field']} | {_cell(h['value'])} |"
+            for h in held[:100]
+        ]
+    warnings = summary.get("dq_warnings") or []
+    if warnings:
+        lines += ["", "## Data-quality warnings", ""] + [f"- {w}" for w in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+    return text[:80] + ("…" if len(text) > 80 else "")
 
 
 def run_summary_text(summary: dict[str, Any]) -> str:
@@ -53,4 +75,11 @@ def run_summary_text(summary: dict[str, Any]) -> str:
         lines += [
             f"  {f['stage']:<8} {f['reason']:<20} {f['n']:>4}  {f['example']}" for f in failures
         ]
+    held = summary.get("quarantine") or []
+    if held:
+        lines.append("")
+        lines.append("quarantined (expectation / field / url):")
+        lines += [f"  {h['expectation']}  {h['field']}  {h['url']}" for h in held]
+    for w in summary.get("dq_warnings") or []:
+        lines.append(f"data-quality warning: {w}")
     return "\n".join(lines)

@@ -318,6 +318,37 @@ _SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     "dedup_lsh": pa.schema([("band_key", pa.int32()), ("doc_key", pa.int32())]),
+    "quarantine": pa.schema(
+        [
+            ("quarantine_id", pa.string()),
+            ("run_id", pa.string()),
+            ("article_id", pa.string()),
+            ("url", pa.string()),
+            ("feed_url", pa.string()),
+            ("suite", pa.string()),
+            ("expectation", pa.string()),
+            ("field", pa.string()),
+            ("value", pa.string()),
+            ("failures", pa.string()),
+            ("record", pa.string()),
+            ("quarantined_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    "dq_results": pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("batch", pa.int32()),
+            ("suite", pa.string()),
+            ("expectation", pa.string()),
+            ("field", pa.string()),
+            ("success", pa.bool_()),
+            ("unexpected_count", pa.int64()),
+            ("element_count", pa.int64()),
+            ("observed_value", pa.string()),
+            ("severity", pa.string()),
+            ("validated_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
     "feed_polls": pa.schema(
         [
             ("run_id", pa.string()),
@@ -362,6 +393,9 @@ _LOAD_SQL: dict[str, str] = {
     "dedup_signatures": "INSERT INTO dedup_signatures BY NAME SELECT * FROM stage_dedup_signatures "
     "ON CONFLICT DO NOTHING",
     "dedup_lsh": "INSERT INTO dedup_lsh BY NAME SELECT * FROM stage_dedup_lsh",
+    "quarantine": "INSERT INTO quarantine BY NAME SELECT * FROM stage_quarantine "
+    "ON CONFLICT (quarantine_id) DO NOTHING",
+    "dq_results": "INSERT INTO dq_results BY NAME SELECT * FROM stage_dq_results",
     "feed_polls": """
         INSERT INTO feed_polls BY NAME
         SELECT run_id, feed_url, polled_at, status, http_status, items, new_items, error, detail,
@@ -406,11 +440,19 @@ class LoadBatch:
         self.counts[name] = self.counts.get(name, 0) + n
 
 
-def load(con: duckdb.DuckDBPyConnection, run_id: str, batch: LoadBatch) -> None:
-    """Write a batch and the run's counters in one transaction, through staged Arrow tables."""
+def load(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    batch: LoadBatch,
+    also: Sequence[tuple[str, list[Any]]] = (),
+) -> None:
+    """Write a batch and the run's counters in one transaction, through staged Arrow tables;
+    ``also``: more statements (SQL, parameters) for the same transaction."""
     con.execute("BEGIN")
     try:
         write(con, batch)
+        for sql, params in also:
+            con.execute(sql, params)
         if batch.counts:
             sets = ", ".join(f"{k} = {k} + ?" for k in batch.counts)
             con.execute(
@@ -565,6 +607,27 @@ def run_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, 
                 WHERE t.article_id = a.article_id) AS topics
         FROM articles a WHERE a.run_id = ? ORDER BY a.published_at DESC NULLS LAST, a.url
         """,
+        [run_id],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    cur = con.execute(
+        "SELECT quarantine_id, url, expectation, field, value FROM quarantine "
+        "WHERE run_id = ? ORDER BY url",
+        [run_id],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def run_dq_results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    cur = con.execute(
+        "SELECT coalesce(batch::VARCHAR, 'run') AS batch, suite, expectation, field, success, "
+        "unexpected_count, observed_value, severity FROM dq_results WHERE run_id = ? "
+        "ORDER BY suite, batch NULLS LAST, expectation, field",
         [run_id],
     )
     cols = [d[0] for d in cur.description]

@@ -70,7 +70,12 @@ def write_config(
     seeds: Path,
     network: dict[str, Any] | None = None,
     pipeline: dict[str, Any] | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> Path:
+    # the suites as committed, in a copy: validation results must not land in the repository
+    gx_dir = path.parent / "expectations"
+    if not gx_dir.exists():
+        shutil.copytree(REPO / "expectations", gx_dir, ignore=shutil.ignore_patterns("uncommitted"))
     net = {"allow_private_addresses": True, "timeout_seconds": 5} | (network or {})
     lines = [
         "[warehouse]",
@@ -84,6 +89,8 @@ def write_config(
     ]
     if pipeline:
         lines += ["[pipeline]", *(f"{k} = {toml_value(v)}" for k, v in pipeline.items())]
+    q = {"expectations_dir": str(gx_dir)} | (quality or {})
+    lines += ["[quality]", *(f"{k} = {toml_value(v)}" for k, v in q.items())]
     for url in feeds:
         lines += ["[[feeds]]", f"url = {toml_value(url)}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -106,9 +106,18 @@ def test_real_pages_land(prefect, tmp_path: Path, seeds_dir: Path) -> None:
             ("page", "http_500"),
             ("page", "not_html"),
         }
-        # every reachable page that did not land has a failure row with a reason
+        # the data-quality gates do not reject real articles: at least 98% of what was
+        # extracted passes them; what they hold back is in quarantine with its reason
+        held = dict(
+            con.execute("SELECT url, expectation || '(' || field || ')' FROM quarantine").fetchall()
+        )
+        extracted = (landed | set(held)) & reachable
+        passed = len(landed & reachable) / len(extracted)
+        print(f"data-quality gates: {passed:.1%} of {len(extracted)} extracted pass; held: {held}")
+        assert passed >= 0.98
+        # every reachable page that did not land has a failure row with a reason, or is held
         missing = reachable - landed
-        assert missing <= {u for _, _, u in failures}
+        assert missing <= {u for _, _, u in failures} | set(held)
         assert (
             con.execute(
                 "SELECT count(*) FROM article_feeds WHERE article_id IN "
