@@ -294,3 +294,102 @@ def test_data_docs_open_offline(tmp_path: Path, q: QualitySettings) -> None:
         (fonts.parent / "css/all.min.css").read_text("utf-8"),
     ):
         assert (fonts / font).is_file(), font
+
+
+@pytest.mark.e2e
+def test_feed_health_warns_or_fails_and_integrity_fails_the_run(
+    prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path
+) -> None:
+    from flows import warehouse as wh
+    from flows.quality import QualityError
+
+    db = tmp_path / "corpus.duckdb"
+    feeds = [site.url("/feeds/meridian.xml")]  # 2 of its 12 new pages fail (a 500 and a PDF)
+    strict = {"feed_max_failed_share": 0.1}
+    cfg = write_config(tmp_path / "c.toml", feeds=feeds, db=db, seeds=seeds_dir, quality=strict)
+    summary = monitor(config=str(cfg))
+    assert summary["status"] == "completed"  # a warning by default
+    assert any("failed_share" in w and "meridian.xml" in w for w in summary["dq_warnings"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        (row,) = con.execute(
+            "SELECT success, unexpected_count, severity FROM dq_results "
+            "WHERE suite = 'feed_health' AND field = 'failed_share'"
+        ).fetchall()
+        assert row == (False, 1, "warn")
+    out = subprocess.run(
+        [sys.executable, "-m", "flows", "dq", "--config", str(cfg), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    shown = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(shown) == 23 and {"suite", "expectation", "field", "success"} <= set(shown[0])
+
+    # set to fail, the same feed fails the run (into a new warehouse, so it has new pages)
+    db2 = tmp_path / "second.duckdb"
+    cfg = write_config(
+        tmp_path / "c.toml",
+        feeds=feeds,
+        db=db2,
+        seeds=seeds_dir,
+        quality=strict | {"severity": {"failed_share": "fail"}},
+    )
+    with pytest.raises(QualityError, match="failed_share"):
+        monitor(config=str(cfg))
+    with duckdb.connect(str(db2), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] > 0  # loaded
+
+    # a topic row pointing at no article: the integrity gate fails the run
+    db3 = tmp_path / "third.duckdb"
+    with wh.connect(db3) as con:
+        con.execute("INSERT INTO article_topics (article_id, topic, mentions) VALUES ('x', 'y', 1)")
+    cfg = write_config(
+        tmp_path / "c.toml", feeds=[site.url("/feeds/northgate.atom")], db=db3, seeds=seeds_dir
+    )
+    with pytest.raises(QualityError, match="orphan_topic_rows"):
+        monitor(config=str(cfg))
+
+
+def test_a_batch_mixing_good_and_bad_rows_loads_the_good_and_holds_each_bad(
+    tmp_path: Path, q: QualitySettings
+) -> None:
+    """The four kinds of bad row in one batch, through the gate and the real load."""
+    from flows import pipeline
+    from flows import warehouse as wh
+    from flows.report import run_summary_markdown
+
+    rows = [
+        good(0),
+        good(1),
+        good(2, text="Too short to be an article."),
+        good(3, published_at=NOW + timedelta(days=30)),
+        good(4, url="ftp://news.example/4"),
+        good(5, dedup_status="near_duplicate", duplicate_of="a0", similarity=1.2, cluster_id="a0"),
+    ]
+    check = quality.check_articles(rows, q, quality.parameters(q))
+    held = [(rows[i], f) for i, f in sorted(check.failures.items())]
+    batch = wh.LoadBatch()
+    batch.rows["articles"] = [r for i, r in enumerate(rows) if i not in check.failures]
+    pipeline.add_quality(batch, "r", 1, check, held)
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        wh.start_run(con, "r", "test", NOW)
+        wh.load(con, "r", batch)
+        summary = wh.finish_run(con, "r", "completed", NOW)
+        summary["quarantine"] = wh.run_quarantine(con, "r")
+        assert {r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()} == {
+            "a0",
+            "a1",
+        }
+        got = dict(con.execute("SELECT article_id, expectation FROM quarantine").fetchall())
+        assert got == {
+            "a2": "expect_column_value_lengths_to_be_between",
+            "a3": "expect_column_values_to_be_between",
+            "a4": "expect_column_values_to_match_regex",
+            "a5": "expect_column_values_to_be_between",
+        }
+        assert summary["quarantined"] == 4
+        assert con.execute("SELECT count(*) FROM dq_results").fetchall() == [(13,)]
+    text = run_summary_markdown(summary)
+    assert "quarantined (data quality) | 4" in text and "ftp://news.example/4" in text
