@@ -82,7 +82,8 @@ _CHROME_MARKERS = (
 _CLOSERS = "\"'”’»)]"
 _SHORT_LINE_WORDS = 12
 _MARKED_LINE_WORDS = 60
-_SEPARATOR_TOKEN = re.compile(r"(?<!\S)[|·•»/\-–—](?!\S)")  # "Home | News", "Share · Print"
+# "Home | News", "Share · Print" (not dashes: prose sets asides off with them)
+_SEPARATOR_TOKEN = re.compile(r"(?<!\S)[|·•»/](?!\S)")
 # Below this share of the words left, the text is made of short lines (a list, a poem, a
 # digest) and is compared whole.
 _MIN_KEPT = 0.25

@@ -94,3 +94,34 @@ def test_seed_manifest_and_errors(tmp_path: Path) -> None:
     (tmp_path / "manifest.toml").write_text('[zzz]\ntitle = "x"\n')
     with pytest.raises(ConfigError, match=r"\[zzz\] names no file"):
         load_seeds(tmp_path)
+
+
+def test_comparison_text_leaves_out_page_chrome_not_prose() -> None:
+    from flows.text import comparison_text
+
+    page = "\n".join(
+        [
+            "THE EVENING COURIER",
+            "Home | News | Local | Business | Sport | Opinion | Lifestyle",
+            "Published Tuesday 14 May 2024, 18:42 BST",
+            "Council approves the harbour budget",
+            "The council approved the harbour budget on Tuesday – after a five-hour debate – "
+            "and said work on the sea wall would start in spring.",
+            "Related stories",
+            "Ring road roadworks extended until the end of summer",
+            "© 2024 Evening Courier Media Ltd. All rights reserved.",
+            "We use cookies to improve your experience. Manage preferences | Accept all",
+        ]
+    )
+    assert comparison_text(page) == (
+        "The council approved the harbour budget on Tuesday – after a five-hour debate – "
+        "and said work on the sea wall would start in spring."
+    )
+    # a hard-wrapped paragraph is one unit, not a run of short lines
+    wrapped = (
+        "The council approved the harbour\nbudget on Tuesday after a long\ndebate in the town hall."
+    )
+    assert comparison_text(wrapped) == wrapped.replace("\n", " ")
+    # a text made only of short lines (a list) is compared whole
+    listing = "Bread\nMilk\nEggs"
+    assert comparison_text(listing) == listing
