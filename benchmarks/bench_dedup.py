@@ -135,7 +135,7 @@ def method_sweep(pairs: list[dict]) -> None:
         row = "  ".join(
             f"{b}x{r}: {1 - (1 - s**r) ** b:.4f}" for b, r in ((16, 8), (32, 4), (40, 2), (64, 2))
         )
-        print(f"  similarity {s:.1f}:  {row}")
+        print(f"  similarity {s:.2f}:  {row}")
 
 
 def f1(sims: list[tuple[float, float, bool]], t: float) -> float:
