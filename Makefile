@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format clean bench bench-dedup
+.PHONY: help install demo test lint format clean bench bench-dedup server serve-demo
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ install: $(STAMP) ## Create .venv and install corpus-monitor with pinned depende
 
 demo: $(STAMP) ## Serve the bundled demo news site on loopback and run the pipeline on it (offline)
 	$(BIN)/corpus-monitor demo
+
+server: $(STAMP) ## Start the Prefect server and UI on http://127.0.0.1:4200 (state in ./.prefect)
+	$(BIN)/corpus-monitor server
+
+serve-demo: $(STAMP) ## Serve the scheduled deployment on the demo site (needs `make server`)
+	$(BIN)/corpus-monitor serve --demo
 
 test: $(STAMP) ## Run the test suite (offline, loopback servers, real DuckDB/Prefect)
 	$(BIN)/python -m pytest -q

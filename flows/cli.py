@@ -131,7 +131,130 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     except Exception as e:  # the flow failed: Prefect has logged the traceback
         typer.echo(f"corpus-monitor: the run failed: {type(e).__name__}: {e}", err=True)
         raise typer.Exit(1) from None
+    if summary.get("status") == "skipped":
+        typer.echo(f"corpus-monitor: {summary['error']}", err=True)
+        raise typer.Exit(3)
     typer.echo(run_summary_text(summary))
+
+
+DEFAULT_PORT = 4200
+DEMO_SITE_PORT = 8765  # fixed, so the demo's article URLs stay the same across restarts
+
+
+def _demo_config(base_url: str, root: Path, folder: Path, extra: str = "") -> Path:
+    cfg = folder / "demo.toml"
+    text = (Path(__file__).parent / "demo" / "demo.toml").read_text(encoding="utf-8")
+    text = (
+        text.replace("{{BASE_URL}}", base_url)
+        .replace("{{ROOT}}", root.as_posix())
+        .replace("{{SEEDS}}", (PROJECT_ROOT / "seeds").as_posix())
+    )
+    cfg.write_text(text + extra, encoding="utf-8")
+    return cfg
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = DEFAULT_PORT,
+) -> None:
+    """Start a local Prefect server (API and UI) on 127.0.0.1, its database in ./.prefect."""
+    _prefect_env()
+    os.environ["PREFECT_SERVER_API_HOST"] = "127.0.0.1"
+    os.environ["PREFECT_SERVER_API_PORT"] = str(port)
+    # the UI asks this address for its data (by default it assumes port 4200)
+    os.environ["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
+    typer.echo(
+        f"Prefect UI: http://127.0.0.1:{port}  (then, in another terminal: "
+        f"corpus-monitor serve --config corpus-monitor.toml)"
+    )
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    os.execv(sys.executable, [*cmd, "--port", str(port)])
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    api: Annotated[
+        str | None,
+        typer.Option(help="Prefect API [default: $PREFECT_API_URL, else the local server]"),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Serve the bundled demo site and a demo config (every minute)")
+    ] = False,
+) -> None:
+    """Register the deployment with the [schedule] from the config and run its scheduled (and
+    manually triggered) runs until stopped. Scheduled runs poll only the feeds that are due."""
+    if demo:
+        from flows.demo import SITE
+        from flows.demo.server import SiteServer
+
+        with SiteServer(SITE, port=DEMO_SITE_PORT) as site, tempfile.TemporaryDirectory() as tmp:
+            typer.echo(f"demo news site: {site.base_url}/  (a run every minute)")
+            cfg = _demo_config(site.base_url, Path.cwd(), Path(tmp), '\n[schedule]\nevery = "1m"\n')
+            serve(config=cfg, db=db, api=api, demo=False)
+        return
+    from flows.config import load_settings
+
+    try:
+        settings = load_settings(config, db)
+        if settings.schedule is None:
+            raise ConfigError(
+                f'{config or "config"}: schedule: no [schedule] (every = "15m" or cron = ...)'
+            )
+        if not settings.feeds:
+            raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    _prefect_env()
+    url = api or os.environ.get("PREFECT_API_URL") or f"http://127.0.0.1:{DEFAULT_PORT}/api"
+    os.environ["PREFECT_API_URL"] = url
+    _check_api(url)
+    from datetime import timedelta
+
+    from flows.config import find_config
+    from flows.monitor import monitor
+
+    found = find_config(config)
+    params: dict[str, Any] = {"config": str(found.resolve()) if found else None, "due_only": True}
+    if db is not None:
+        params["db"] = str(db.resolve())
+    sched = settings.schedule
+    typer.echo(
+        f"serving deployment corpus-monitor/corpus-monitor "
+        f"({'every ' + str(sched.every) + ' s' if sched.every else 'cron ' + str(sched.cron)}) "
+        f"against {url}; Ctrl-C stops"
+    )
+    from prefect.schedules import Cron, Interval
+
+    schedule = (
+        Interval(timedelta(seconds=sched.every), timezone=sched.timezone)
+        if sched.every
+        else Cron(str(sched.cron), timezone=sched.timezone)
+    )
+    monitor.serve(
+        name="corpus-monitor",
+        schedule=schedule,
+        parameters=params,
+        # one run at a time: Prefect holds the next one until the slot frees (and the
+        # warehouse lock covers runs started any other way)
+        global_limit=1,
+        print_starting_message=False,
+    )
+
+
+def _check_api(url: str) -> None:
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as e:
+        typer.echo(
+            f"corpus-monitor: no Prefect server at {url} ({type(e).__name__}): start one with "
+            "`corpus-monitor server` (or `make server`), or pass --api",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -150,14 +273,7 @@ def demo(
     for stale in (db, Path(f"{db}.wal")):
         stale.unlink(missing_ok=True)
     with SiteServer(SITE) as site, tempfile.TemporaryDirectory() as tmp:
-        cfg = Path(tmp) / "demo.toml"
-        text = (Path(__file__).parent / "demo" / "demo.toml").read_text(encoding="utf-8")
-        text = (
-            text.replace("{{BASE_URL}}", site.base_url)
-            .replace("{{ROOT}}", root.as_posix())
-            .replace("{{SEEDS}}", (PROJECT_ROOT / "seeds").as_posix())
-        )
-        cfg.write_text(text, encoding="utf-8")
+        cfg = _demo_config(site.base_url, root, Path(tmp))
         typer.echo(f"demo news site: {site.base_url}/  (4 feeds, 31 articles, a few broken links)")
         typer.echo(f"warehouse:      {db}\n")
         try:

@@ -67,6 +67,9 @@ class WarehouseSettings(_Strict):
     path: Path = Path("warehouse/corpus.duckdb")
     busy_retries: int = Field(5, ge=0, description="retries when another process holds the file")
     busy_wait: Duration = 2
+    run_wait: Duration = Field(
+        600, description="how long a run waits for another run on this warehouse, then skips"
+    )
 
 
 class SeedSettings(_Strict):
@@ -94,6 +97,9 @@ class NetworkSettings(_Strict):
 class FeedSettings(_Strict):
     url: str
     name: str | None = None
+    every: Duration | None = Field(
+        None, gt=0, description="poll at most this often in scheduled runs [default: the schedule]"
+    )
 
     @field_validator("url")
     @classmethod
@@ -103,6 +109,34 @@ class FeedSettings(_Strict):
     @property
     def label(self) -> str:
         return self.name or urlsplit(self.url).hostname or self.url
+
+
+class ScheduleSettings(_Strict):
+    """When `corpus-monitor serve` runs the flow: exactly one of ``every`` and ``cron``."""
+
+    every: Duration | None = Field(None, gt=0)
+    cron: str | None = None
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from datetime import datetime
+
+            from cronsim import CronSim, CronSimError  # what Prefect's schedules use
+
+            try:
+                CronSim(v, datetime(2026, 1, 1))
+            except CronSimError as e:
+                raise ValueError(f"{v!r} is not a cron expression (m h dom mon dow): {e}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleSettings:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("set exactly one of every and cron")
+        return self
 
 
 class PipelineSettings(_Strict):
@@ -195,6 +229,7 @@ class Settings(_Strict):
     pipeline: PipelineSettings = PipelineSettings()
     dedup: DedupSettings = DedupSettings()
     quality: QualitySettings = QualitySettings()
+    schedule: ScheduleSettings | None = None
     feeds: list[FeedSettings] = []
     topics: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
 

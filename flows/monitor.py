@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 from flows import pipeline as p
 from flows import warehouse as wh
 from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
+from flows.errors import WarehouseBusy
 from flows.extract import Extracted, Page
 from flows.feeds import FeedCursor, FeedPoll
 from flows.report import run_summary_markdown
@@ -172,17 +173,50 @@ def quality_gates(settings: Settings, run_id: str) -> dict[str, Any]:
     return {"warnings": warnings, "errors": errors}
 
 
+def _default_every(settings: Settings) -> int | None:
+    return settings.schedule.every if settings.schedule is not None else None
+
+
+def due_feeds(settings: Settings) -> list[FeedSettings]:
+    """The feeds whose interval (their own ``every``, else the schedule's) has passed since
+    their last poll; with a cron schedule and no ``every``, every feed is due."""
+    with _open(settings) as con:
+        last = wh.last_polls(con)
+    now = p.now()
+    due = []
+    for f in settings.feeds:
+        every = f.every or _default_every(settings)
+        polled = last.get(f.url)
+        # a tick a little early (scheduling jitter) still counts
+        if every is None or polled is None or (now - polled).total_seconds() >= every - 30:
+            due.append(f)
+    return due
+
+
 @flow(name="corpus-monitor", log_prints=True)
-def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
-    """One monitoring run over every configured feed."""
+def monitor(
+    config: str | None = None, db: str | None = None, due_only: bool = False
+) -> dict[str, Any]:
+    """One monitoring run over the configured feeds (with ``due_only``, as scheduled runs do:
+    only the feeds whose own interval has passed since their last poll)."""
     settings = load_settings(config, db)
     run_id = str(flow_run.id or uuid.uuid4())
-    with wh.run_lock(settings.warehouse.path):
+    log = get_run_logger()
+    try:
+        lock = wh.run_lock(settings.warehouse.path, wait=settings.warehouse.run_wait)
+        lock.__enter__()
+    except WarehouseBusy as e:
+        log.warning("%s (waited %d s)", e, settings.warehouse.run_wait)
+        return {"run_id": run_id, "status": "skipped", "error": str(e)}
+    try:
         try:
             cursors = sync_seeds(settings, run_id)
+            feeds = due_feeds(settings) if due_only else settings.feeds
+            if len(feeds) < len(settings.feeds):
+                log.info("%d of %d feeds are due", len(feeds), len(settings.feeds))
             polls = [
                 poll_feed.submit(f, cursors.get(f.url, FeedCursor()), settings.network)
-                for f in settings.feeds
+                for f in feeds
             ]
             results = [f.result() for f in polls]
             plan = select_new(settings, results)
@@ -214,11 +248,14 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
             raise
         with _open(settings) as con:
             summary = wh.finish_run(con, run_id, "completed", p.now())
+            health = wh.feed_health(con, settings.feeds, _default_every(settings))
             summary["failures"] = wh.run_failures(con, run_id)
             summary["dq_warnings"] = dq["warnings"]
             summary["quarantine"] = wh.run_quarantine(con, run_id)
             dq_table = wh.run_dq_results(con, run_id)
             new_articles = wh.run_articles(con, run_id)
+    finally:
+        lock.__exit__(None, None, None)
     create_markdown_artifact(
         run_summary_markdown(summary),
         key="corpus-monitor-run-summary",
@@ -231,6 +268,12 @@ def monitor(config: str | None = None, db: str | None = None) -> dict[str, Any]:
             description="Great Expectations results of this run (one row per expectation and "
             "validation; dq_results in the warehouse)",
         )
+    create_table_artifact(
+        health,
+        key="corpus-monitor-feed-health",
+        description="Every configured feed: last success, consecutive failures, entries per "
+        "poll (last 10 polls), state",
+    )
     if new_articles:
         shown = new_articles[:_ARTIFACT_ROWS]
         create_table_artifact(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -632,3 +632,56 @@ def run_dq_results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def last_polls(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    return {
+        url: at
+        for url, at in con.execute(
+            "SELECT url, last_polled_at FROM feeds WHERE last_polled_at IS NOT NULL"
+        ).fetchall()
+    }
+
+
+def feed_health(
+    con: duckdb.DuckDBPyConnection, feeds: Sequence[Any], default_every: int | None
+) -> list[dict[str, Any]]:
+    """One row per configured feed, for the feed-health artifact and `status`."""
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            """
+            SELECT f.url, f.state, f.last_status, f.last_error,
+                   strftime(f.last_success_at, '%Y-%m-%d %H:%M') AS last_success,
+                   f.consecutive_failures, f.last_polled_at,
+                   (SELECT round(avg(items), 1) FROM (
+                       SELECT items FROM feed_polls p WHERE p.feed_url = f.url
+                       ORDER BY polled_at DESC LIMIT 10)) AS items_per_poll
+            FROM feeds f
+            """
+        ).fetchall()
+    }
+    out = []
+    for feed in feeds:
+        state, status, error, success, failures, polled, items = rows.get(
+            feed.url, (None, None, None, None, 0, None, None)
+        )
+        every = feed.every or default_every
+        due = None
+        if polled is not None and every:
+            due = (polled + timedelta(seconds=every)).strftime("%Y-%m-%d %H:%M")
+        out.append(
+            {
+                "feed": feed.label,
+                "url": feed.url,
+                "state": state or "never polled",
+                "last_status": status,
+                "last_error": error,
+                "last_success": success,
+                "consecutive_failures": failures,
+                "items_per_poll": items,
+                "next_poll": due,
+                "backing_off": False,
+            }
+        )
+    return out
