@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format clean bench bench-dedup server serve-demo
+.PHONY: help install demo test lint format clean bench bench-dedup server serve-demo chromium
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,8 +36,17 @@ server: $(STAMP) ## Start the Prefect server and UI on http://127.0.0.1:4200 (st
 serve-demo: $(STAMP) ## Serve the scheduled deployment on the demo site (needs `make server`)
 	$(BIN)/corpus-monitor serve --demo
 
-test: $(STAMP) ## Run the test suite (offline, loopback servers, real DuckDB/Prefect)
+test: $(STAMP) chromium ## Run the test suite (offline, loopback servers, real DuckDB/Prefect/browser)
 	$(BIN)/python -m pytest -q
+
+# The browser test drives Debian's headless Chromium; installed here when missing (needs root
+# or sudo, and Debian's package registry).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check flows tests benchmarks

@@ -639,7 +639,11 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
             cur = con.execute(
                 "SELECT name, url, state, last_status, last_error, "
                 "consecutive_failures AS failures, "
-                "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success "
+                "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success, "
+                "strftime(last_polled_at, '%Y-%m-%d %H:%M') AS last_poll, "
+                "(SELECT round(avg(items), 1) FROM (SELECT items FROM feed_polls p "
+                " WHERE p.feed_url = feeds.url ORDER BY polled_at DESC LIMIT 10)) "
+                "AS items_per_poll "
                 "FROM feeds ORDER BY name"
             )
             _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "feeds")

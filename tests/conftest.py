@@ -107,3 +107,58 @@ def demo_config(tmp_path: Path, site: SiteServer, seeds_dir: Path) -> Path:
         db=tmp_path / "corpus.duckdb",
         seeds=seeds_dir,
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """A real `prefect server` (started by `corpus-monitor server`) on a free loopback port,
+    shared by the session; yields its API URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    home = tempfile.mkdtemp(prefix="corpus-monitor-test-server-")
+    port = free_port()
+    # the scheduler looks for due runs every 5 s instead of 60 s, so a test waits less
+    env = os.environ | {"PREFECT_HOME": home, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(Path(home) / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows", "server", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=home,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError((Path(home) / "server.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
+    try:
+        yield api
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
