@@ -17,6 +17,7 @@ COUNTS = [
     ("unique_articles", "  unique"),
     ("exact_duplicates", "  exact duplicates"),
     ("near_duplicates", "  near duplicates"),
+    ("seed_copies", "  of which copies of a seed"),
     ("quarantined", "quarantined (data quality)"),
 ]
 

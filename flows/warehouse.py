@@ -532,7 +532,11 @@ def finish_run(
         "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
         [status, at, error, run_id],
     )
-    cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    cur = con.execute(
+        "SELECT *, (SELECT count(*) FROM articles a WHERE a.run_id = r.run_id "
+        "AND starts_with(a.duplicate_of, 'seed:')) AS seed_copies FROM runs r WHERE run_id = ?",
+        [run_id],
+    )
     cols = [d[0] for d in cur.description]
     row = next(iter(cur.fetchall()), None)
     return dict(zip(cols, row, strict=True)) if row else {}

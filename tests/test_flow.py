@@ -37,6 +37,7 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
     summary = monitor(config=str(demo_config))
     assert summary["status"] == "completed"
     assert summary["feeds_polled"] == 4 and summary["feeds_failed"] == 0
+    assert summary["seed_copies"] == 1  # the seed copy under another outlet's chrome
 
     # 31 article pages on the site; the cookie wall has no article in it.
     assert one(db, "SELECT count(*) FROM articles") == 30
