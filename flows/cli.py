@@ -607,6 +607,55 @@ def _demo_queries(db: Path) -> None:
         _print_rows([d[0] for d in cur.description], cur.fetchall(), Format.table)
 
 
+class Period(StrEnum):
+    day = "day"
+    week = "week"
+
+
+@app.command()
+def report(
+    topics: Annotated[
+        str | None, typer.Option(help="Comma-separated topics [default: all]")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day, YYYY-MM-DD [default: everything]")
+    ] = None,
+    by: Annotated[Period, typer.Option(help="Period")] = Period.day,
+    chart: Annotated[Path, typer.Option("--chart", help="Chart file to write (SVG)")] = Path(
+        "topics.svg"
+    ),
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Topic mentions over time: articles, unique stories and copies apart, mentions; a table
+    and an SVG chart."""
+    from flows.report import topic_chart_svg, topic_rows
+
+    wanted = [t.strip() for t in topics.split(",") if t.strip()] if topics else None
+    start = None
+    if since:
+        try:
+            start = date.fromisoformat(since)
+        except ValueError:
+            typer.echo(f"corpus-monitor: --since {since!r}: not a date (YYYY-MM-DD)", err=True)
+            raise typer.Exit(2) from None
+    try:
+        with _open_read_only(config, db) as con:
+            rows = topic_rows(con, wanted, start, by.value)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if not rows:
+        typer.echo("no topic mentions" + (f" for {topics}" if topics else "") + " in that range")
+        return
+    cols = list(rows[0])
+    _print_rows(cols, [tuple(r.values()) for r in rows], fmt, f"topics by {by.value}")
+    title = f"Mentions by {by.value}: " + ", ".join(sorted({r["topic"] for r in rows}))
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    chart.write_text(topic_chart_svg(rows, title), encoding="utf-8")
+    typer.echo(f"chart: {chart}", err=fmt is Format.json)
+
+
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL to run against the warehouse (read-only)")],

@@ -84,3 +84,92 @@ def run_summary_text(summary: dict[str, Any]) -> str:
     for w in summary.get("dq_warnings") or []:
         lines.append(f"data-quality warning: {w}")
     return "\n".join(lines)
+
+
+# --- topic report: mentions over time, unique stories apart from copies -------------------------
+
+
+def topic_rows(
+    con: Any, topics: list[str] | None, since: Any | None, by: str = "day"
+) -> list[dict[str, Any]]:
+    """Per period (day or ISO week, by its Monday) and topic, from the topic_daily view."""
+    period = "day" if by == "day" else "date_trunc('week', day)::DATE"
+    cur = con.execute(
+        f"""
+        SELECT {period} AS period, topic, sum(articles)::BIGINT AS articles,
+               sum(unique_stories)::BIGINT AS unique_stories, sum(copies)::BIGINT AS copies,
+               sum(mentions)::BIGINT AS mentions
+        FROM topic_daily
+        WHERE (? IS NULL OR list_contains(?, topic)) AND (? IS NULL OR day >= ?)
+        GROUP BY ALL ORDER BY period, topic
+        """,
+        [topics, topics or [], since, since],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+
+
+def topic_chart_svg(rows: list[dict[str, Any]], title: str) -> str:
+    """One panel per topic: bars of articles, originals (solid) with copies stacked on top (pale),
+    and the mentions as a line on its own scale. Plain SVG, no plotting library."""
+    from html import escape
+
+    topics = sorted({r["topic"] for r in rows})
+    periods = sorted({r["period"] for r in rows})
+    width, panel_h, left, top, bottom = 900, 170, 60, 40, 40
+    height = top + len(topics) * (panel_h + bottom) + 10
+    by = {(r["topic"], r["period"]): r for r in rows}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
+    ]
+    slot = (width - left - 20) / max(len(periods), 1)
+    for i, topic in enumerate(topics):
+        y0 = top + i * (panel_h + bottom)
+        colour = _COLOURS[i % len(_COLOURS)]
+        cells = [by.get((topic, p), {}) for p in periods]
+        peak = max([c.get("articles", 0) for c in cells] + [1])
+        peak_m = max([c.get("mentions", 0) for c in cells] + [1])
+        out.append(
+            f'<text x="{left}" y="{y0 + 12}" font-weight="bold" fill="{colour}">{escape(topic)}'
+            f" (bars: articles, solid: originals, pale: copies; line: mentions, peak {peak_m})"
+            "</text>"
+        )
+        base = y0 + panel_h
+        out.append(f'<line x1="{left}" y1="{base}" x2="{width - 20}" y2="{base}" stroke="#999"/>')
+        out.append(f'<text x="{left - 6}" y="{base}" text-anchor="end">0</text>')
+        out.append(f'<text x="{left - 6}" y="{y0 + 24}" text-anchor="end">{peak}</text>')
+        points = []
+        for j, c in enumerate(cells):
+            x = left + j * slot
+            scale = (panel_h - 24) / peak
+            copies = c.get("copies", 0)
+            stories = c.get("articles", 0) - copies  # originals: the articles that are no copy
+            hs, hc = stories * scale, copies * scale
+            w = max(slot * 0.7, 1)
+            out.append(
+                f'<rect x="{x:.1f}" y="{base - hs:.1f}" width="{w:.1f}" height="{hs:.1f}" '
+                f'fill="{colour}"><title>{periods[j]}: {stories} originals</title></rect>'
+            )
+            if hc:
+                out.append(
+                    f'<rect x="{x:.1f}" y="{base - hs - hc:.1f}" width="{w:.1f}" '
+                    f'height="{hc:.1f}" fill="{colour}" fill-opacity="0.35">'
+                    f"<title>{periods[j]}: {copies} copies</title></rect>"
+                )
+            my = base - c.get("mentions", 0) * (panel_h - 24) / peak_m
+            points.append(f"{x + w / 2:.1f},{my:.1f}")
+        out.append(
+            f'<polyline points="{" ".join(points)}" fill="none" stroke="#333" stroke-width="1.2"/>'
+        )
+        for j in sorted({0, len(periods) - 1, len(periods) // 2}):
+            if periods:
+                x = left + j * slot
+                out.append(f'<text x="{x:.1f}" y="{base + 14}">{periods[j]}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,127 @@
+"""Topic analytics on a warehouse filled by a real flow run: the views and `report`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.demo.server import SiteServer
+from flows.monitor import monitor
+from flows.urls import article_id
+
+
+@pytest.mark.e2e
+def test_views_and_report_on_the_demo_warehouse(
+    prefect, demo_config: Path, site: SiteServer, tmp_path: Path
+) -> None:
+    monitor(config=str(demo_config))
+    db = tmp_path / "corpus.duckdb"
+    con = duckdb.connect(str(db), read_only=True)
+    # topic_daily agrees with a count straight from the tables
+    direct = dict(
+        ((str(d), t), (n, m))
+        for d, t, n, m in con.execute(
+            "SELECT CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE), "
+            "t.topic, count(*), sum(t.mentions) FROM articles a JOIN article_topics t "
+            "USING (article_id) GROUP BY ALL"
+        ).fetchall()
+    )
+    view = dict(
+        ((str(d), t), (n, m))
+        for d, t, n, m in con.execute(
+            "SELECT day, topic, articles, mentions FROM topic_daily"
+        ).fetchall()
+    )
+    assert view == direct and len(view) > 20
+    # the syndicated copy counts as a copy, not as a new story
+    copy = article_id(site.url("/articles/tesla-berlin-output-syndicated.html"))
+    ((day,),) = con.execute(
+        "SELECT CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) "
+        "FROM articles WHERE article_id = ?",
+        [copy],
+    ).fetchall()
+    ((copies, stories, articles),) = con.execute(
+        "SELECT copies, unique_stories, articles FROM topic_daily WHERE day = ? AND topic = 'tesla'",
+        [day],
+    ).fetchall()
+    assert copies >= 1 and stories <= articles
+    total_stories = con.execute(
+        "SELECT count(DISTINCT cluster_id) FROM articles JOIN article_topics USING (article_id) "
+        "WHERE topic = 'tesla'"
+    ).fetchall()[0][0]
+    total_articles = con.execute(
+        "SELECT count(*) FROM article_topics WHERE topic = 'tesla'"
+    ).fetchall()[0][0]
+    assert total_stories == total_articles - 1  # the copy shares its original's story
+    # co-mentions in one sentence come from the pairs recorded at load time
+    assert (
+        con.execute(
+            "SELECT sum(articles_same_sentence) FROM co_mentions WHERE topic_a = 'musk' "
+            "AND topic_b = 'russia'"
+        ).fetchall()[0][0]
+        >= 1
+    )
+    for view_name in ("topic_by_source", "topic_share", "seed_related", "feed_health"):
+        con.execute(f"SELECT * FROM {view_name}").fetchall()
+    assert con.execute("SELECT count(*) FROM feed_health").fetchall() == [(4,)]
+    con.close()
+
+    chart = tmp_path / "out" / "topics.svg"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows",
+            "report",
+            "--topics",
+            "musk,russia",
+            "--db",
+            str(db),
+            "--chart",
+            str(chart),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert {r["topic"] for r in rows} == {"musk", "russia"}
+    assert {(r["period"], r["topic"]): r["articles"] for r in rows} == {
+        k: v[0] for k, v in direct.items() if k[1] in ("musk", "russia")
+    }
+    svg = chart.read_text("utf-8")
+    assert svg.startswith("<svg") and svg.count("<polyline") == 2
+    assert svg.count("<rect") > len(rows)  # a bar per day and topic, plus the background
+    weekly = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows",
+            "report",
+            "--topics",
+            "musk",
+            "--by",
+            "week",
+            "--db",
+            str(db),
+            "--chart",
+            str(chart),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    weeks = [json.loads(x) for x in weekly.stdout.splitlines()]
+    assert sum(w["articles"] for w in weeks) == sum(
+        r["articles"] for r in rows if r["topic"] == "musk"
+    )
