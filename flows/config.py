@@ -167,14 +167,23 @@ class DedupSettings(_Strict):
         return self
 
 
+# Terms match on word boundaries; inflected forms and other scripts are listed where news uses
+# them (Russian and Ukrainian case endings, German and French names).
 DEFAULT_TOPICS: dict[str, list[str]] = {
-    "musk": ["Elon Musk", "Musk"],
-    "russia": ["Russia", "Russian", "Russians", "Kremlin", "Moscow"],
-    "ukraine": ["Ukraine", "Ukrainian", "Ukrainians", "Kyiv", "Kiev"],
+    "musk": ["Elon Musk", "Musk", "Илон Маск", "Маск", "Маска", "Маском", "Маску", "Ілон Маск"],
+    "russia": [
+        "Russia", "Russian", "Russians", "Kremlin", "Moscow", "Russland", "Russie", "Rusia",
+        "Россия", "России", "Россию", "Россией", "Кремль", "Кремля", "Москва", "Москвы",
+        "Росія", "Росії",
+    ],
+    "ukraine": [
+        "Ukraine", "Ukrainian", "Ukrainians", "Kyiv", "Kiev", "Ukrainer", "Ukrainien",
+        "Ucrania", "Украина", "Украины", "Украину", "Україна", "України", "Київ", "Киев",
+    ],
     "tesla": ["Tesla"],
-    "putin": ["Vladimir Putin", "Putin"],
-    "united_states": ["United States", "U.S.", "US", "USA", "Washington"],
-}
+    "putin": ["Vladimir Putin", "Putin", "Poutine", "Путин", "Путина", "Путину", "Путине", "Путіна", "Путін"],
+    "united_states": ["United States", "U.S.", "US", "USA", "Washington", "США"],
+}  # fmt: skip
 
 
 class QualitySettings(_Strict):

@@ -28,3 +28,10 @@ def test_pairs_count_sentences_with_both() -> None:
 def test_pair_present_in_article_but_not_sentence() -> None:
     hits = M.match("Musk tweeted.\nRussia answered.")
     assert hits.pairs[("musk", "russia")] == 0
+
+
+def test_other_scripts_and_inflections_count() -> None:
+    hits = M.match("Маск заявил, что Россия и Кремль... В России говорят о Путине? Путин молчит.")
+    assert hits.mentions["musk"] == 1 and hits.mentions["russia"] == 3
+    assert hits.mentions["putin"] == 2  # "Путине" (prepositional case) and "Путин"
+    assert M.match("Russland und die Ukraine; la Russie.").mentions == {"russia": 2, "ukraine": 1}
