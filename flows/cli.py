@@ -656,6 +656,110 @@ def report(
     typer.echo(f"chart: {chart}", err=fmt is Format.json)
 
 
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write to")],
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="File format")
+    ] = ExportFormat.parquet,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Write every table and view as DIR/NAME.parquet (each file replaced whole), for notebooks
+    and BI tools that read while the pipeline writes. Waits for a busy warehouse like query."""
+    from flows.warehouse import export_parquet
+
+    try:
+        with _open_read_only(config, db) as con:
+            written = export_parquet(con, folder)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    for name, rows in written:
+        typer.echo(f"{folder / (name + '.parquet')}  {rows} rows")
+
+
+@app.command()
+def shell(
+    write: Annotated[bool, typer.Option("--write", help="Open read-write")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """An interactive SQL prompt on the warehouse (read-only unless --write). End statements
+    with ';'. `.tables` lists tables and views; `.quit` or Ctrl-D leaves."""
+    import duckdb
+
+    from flows.config import WarehouseSettings, find_config, load_settings
+    from flows.warehouse import connect
+
+    opened: AbstractContextManager[duckdb.DuckDBPyConnection]
+    try:
+        if write:
+            ws = (
+                load_settings(config, db).warehouse
+                if find_config(config)
+                else WarehouseSettings(path=db or WarehouseSettings().path)
+            )
+            opened = connect(ws.path, retries=ws.busy_retries, wait=ws.busy_wait)
+        else:
+            opened = _open_read_only(config, db)
+        with opened as con:
+            typer.echo("corpus-monitor SQL shell: end statements with ';', .tables, .quit")
+            buffer = ""
+            while True:
+                try:
+                    line = input("sql> " if not buffer else "...> ")
+                except EOFError:
+                    typer.echo("")
+                    return
+                stripped = line.strip()
+                if not buffer and stripped in (".quit", ".exit"):
+                    return
+                if not buffer and stripped == ".tables":
+                    line = (
+                        "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1;"
+                    )
+                buffer += line + "\n"
+                if not buffer.rstrip().endswith(";"):
+                    continue
+                sql, buffer = buffer, ""
+                try:
+                    cur = con.execute(sql)
+                    if cur.description is not None:
+                        _print_rows([d[0] for d in cur.description], cur.fetchall(), Format.table)
+                except duckdb.Error as e:
+                    typer.echo(f"error: {e}", err=True)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+
+
+@app.command()
+def retag(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Recompute article_topics and article_topic_pairs for every article with the [topics]
+    of the config (after topics or terms change); one transaction."""
+    from flows import warehouse as wh
+    from flows.config import load_settings
+    from flows.retag import retag as run_retag
+
+    try:
+        settings = load_settings(config, db)
+        path = settings.warehouse.path
+        if not path.exists():
+            raise ConfigError(f"{path}: no warehouse here yet (run the pipeline first)")
+        wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
+        with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+            summary = run_retag(con, settings.topics)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    typer.echo(
+        f"retagged {summary.articles} articles with {len(settings.topics)} topics: "
+        f"{summary.topic_rows} topic rows, {summary.pair_rows} pair rows, {summary.seconds} s"
+    )
+
+
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL to run against the warehouse (read-only)")],

@@ -111,6 +111,12 @@ class FeedSettings(_Strict):
         return self.name or urlsplit(self.url).hostname or self.url
 
 
+class ExportSettings(_Strict):
+    dir: Path | None = Field(
+        None, description="after every run, write the tables and views here as Parquet"
+    )
+
+
 class ScheduleSettings(_Strict):
     """When `corpus-monitor serve` runs the flow: exactly one of ``every`` and ``cron``."""
 
@@ -181,7 +187,10 @@ DEFAULT_TOPICS: dict[str, list[str]] = {
         "Ucrania", "Украина", "Украины", "Украину", "Україна", "України", "Київ", "Киев",
     ],
     "tesla": ["Tesla"],
-    "putin": ["Vladimir Putin", "Putin", "Poutine", "Путин", "Путина", "Путину", "Путине", "Путіна", "Путін"],
+    "putin": [
+        "Vladimir Putin", "Putin", "Poutine", "Путин", "Путина", "Путину", "Путине", "Путіна",
+        "Путін",
+    ],
     "united_states": ["United States", "U.S.", "US", "USA", "Washington", "США"],
 }  # fmt: skip
 
@@ -239,6 +248,7 @@ class Settings(_Strict):
     dedup: DedupSettings = DedupSettings()
     quality: QualitySettings = QualitySettings()
     schedule: ScheduleSettings | None = None
+    export: ExportSettings = ExportSettings()
     feeds: list[FeedSettings] = []
     topics: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
 
@@ -274,6 +284,9 @@ class Settings(_Strict):
                 "seeds": self.seeds.model_copy(update={"path": rel(self.seeds.path)}),
                 "quality": self.quality.model_copy(
                     update={"expectations_dir": rel(self.quality.expectations_dir)}
+                ),
+                "export": self.export.model_copy(
+                    update={"dir": rel(self.export.dir) if self.export.dir else None}
                 ),
             }
         )

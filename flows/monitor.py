@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -22,7 +23,7 @@ from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
 from flows.errors import WarehouseBusy
 from flows.extract import Extracted, Page
 from flows.feeds import FeedCursor, FeedPoll
-from flows.report import run_summary_markdown
+from flows.report import run_summary_markdown, topic_rows, topic_summary_markdown
 
 # The UI renders a table artifact in the browser; the warehouse has every row.
 _ARTIFACT_ROWS = 500
@@ -254,6 +255,12 @@ def monitor(
             summary["quarantine"] = wh.run_quarantine(con, run_id)
             dq_table = wh.run_dq_results(con, run_id)
             new_articles = wh.run_articles(con, run_id)
+            topics_md = topic_summary_markdown(
+                topic_rows(con, None, (p.now() - timedelta(days=14)).date(), "day")
+            )
+            if settings.export.dir is not None:
+                exported = wh.export_parquet(con, settings.export.dir)
+                log.info("exported %d tables and views to %s", len(exported), settings.export.dir)
     finally:
         lock.__exit__(None, None, None)
     create_markdown_artifact(
@@ -268,6 +275,11 @@ def monitor(
             description="Great Expectations results of this run (one row per expectation and "
             "validation; dq_results in the warehouse)",
         )
+    create_markdown_artifact(
+        topics_md,
+        key="corpus-monitor-topics",
+        description="Topic mentions over the last 14 days (articles, originals and copies)",
+    )
     create_table_artifact(
         health,
         key="corpus-monitor-feed-health",

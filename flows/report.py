@@ -173,3 +173,25 @@ def topic_chart_svg(rows: list[dict[str, Any]], title: str) -> str:
                 out.append(f'<text x="{x:.1f}" y="{base + 14}">{periods[j]}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def topic_summary_markdown(rows: list[dict[str, Any]]) -> str:
+    """Per topic over the rows' period: articles, originals, copies, mentions, busiest day."""
+    if not rows:
+        return "# Topics\n\nNo topic mentions in the last 14 days.\n"
+    lines = [
+        "# Topics, last 14 days",
+        "",
+        "| topic | articles | originals | copies | mentions | busiest day |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for topic in sorted({r["topic"] for r in rows}):
+        mine = [r for r in rows if r["topic"] == topic]
+        busiest = max(mine, key=lambda r: (r["articles"], r["period"]))
+        n = sum(r["articles"] for r in mine)
+        copies = sum(r["copies"] for r in mine)
+        lines.append(
+            f"| {topic} | {n} | {n - copies} | {copies} | {sum(r['mentions'] for r in mine)} "
+            f"| {busiest['period']} ({busiest['articles']}) |"
+        )
+    return "\n".join(lines) + "\n"

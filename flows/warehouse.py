@@ -689,3 +689,27 @@ def feed_health(
             }
         )
     return out
+
+
+EXPORT_TABLES = (
+    "articles", "article_feeds", "article_topics", "article_topic_pairs", "seeds", "feeds",
+    "feed_polls", "fetch_errors", "seen_urls", "runs", "quarantine", "dq_results",
+)  # fmt: skip
+EXPORT_VIEWS = (
+    "article_days", "topic_daily", "topic_by_source", "topic_share", "co_mentions",
+    "seed_related", "feed_health",
+)  # fmt: skip
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, int]]:
+    """Every table and view as ``folder/NAME.parquet``. Each file is written beside its old one
+    and renamed over it, so a reader never sees half a file. Returns (name, rows)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in (*EXPORT_TABLES, *EXPORT_VIEWS):
+        tmp = folder / f".{name}.parquet.tmp"
+        con.execute(f"COPY (SELECT * FROM {name}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+        os.replace(tmp, folder / f"{name}.parquet")
+        ((rows,),) = con.execute(f"SELECT count(*) FROM {name}").fetchall()
+        out.append((name, int(rows)))
+    return out

@@ -125,3 +125,93 @@ def test_views_and_report_on_the_demo_warehouse(
     assert sum(w["articles"] for w in weeks) == sum(
         r["articles"] for r in rows if r["topic"] == "musk"
     )
+
+
+@pytest.mark.e2e
+def test_export_shell_retag_and_topic_artifact(
+    prefect, demo_config: Path, site: SiteServer, tmp_path: Path
+) -> None:
+    import re
+
+    db = tmp_path / "corpus.duckdb"
+    out_dir = tmp_path / "parquet"
+    demo_config.write_text(
+        demo_config.read_text() + f'[export]\ndir = "{out_dir}"\n', encoding="utf-8"
+    )
+    summary = monitor(config=str(demo_config))
+    # every run rewrites the Parquet files after its load
+    assert duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{out_dir / 'articles.parquet'}')"
+    ).fetchall() == [(summary["articles_new"],)]
+    daily = duckdb.sql(f"SELECT sum(articles) FROM read_parquet('{out_dir}/topic_daily.parquet')")
+    assert daily.fetchall()[0][0] > 0
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    async def topics_artifact() -> str | None:
+        from uuid import UUID
+
+        async with get_client() as client:
+            arts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["corpus-monitor-topics"]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(summary["run_id"])]),
+                )
+            )
+            return arts[0].data if arts else None
+
+    import asyncio
+
+    md = asyncio.run(topics_artifact())
+    assert md is not None and "| musk |" in md and "| russia |" in md
+
+    # a manual export, and the shell
+    cli = [sys.executable, "-m", "flows"]
+    manual = subprocess.run(
+        [*cli, "export", str(tmp_path / "manual"), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert manual.returncode == 0, manual.stderr
+    assert (tmp_path / "manual" / "co_mentions.parquet").is_file()
+    shell = subprocess.run(
+        [*cli, "shell", "--db", str(db)],
+        input="SELECT count(*) AS n\nFROM articles;\nSELECT broken;\nDELETE FROM articles;\n.quit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0 and f"│ {summary['articles_new']} " in shell.stdout
+    assert "error:" in shell.stderr  # the bad statement and the write on a read-only warehouse
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchall() == [
+            (summary["articles_new"],)
+        ]
+
+    # retag with other topics: the counts follow the config
+    cfg = tmp_path / "retag.toml"
+    cfg.write_text(
+        f'[warehouse]\npath = "{db}"\n[topics]\nberlin = ["Berlin"]\nmusk = ["Musk"]\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [*cli, "retag", "--config", str(cfg)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        texts = con.execute(
+            "SELECT article_id, coalesce(title, '') || '\n' || text FROM articles"
+        ).fetchall()
+        tagged = dict(
+            con.execute("SELECT topic, count(*) FROM article_topics GROUP BY 1").fetchall()
+        )
+    expect_berlin = sum(
+        1 for _, t in texts if re.search(r"(?<![\w.])Berlin(?:['’]s)?(?!\w)", t, re.I)
+    )
+    assert tagged == {"berlin": expect_berlin, "musk": tagged["musk"]} and expect_berlin > 0

@@ -1,0 +1,102 @@
+"""Recompute the topic tables for the whole history after the topics in the config change."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from flows.topics import TopicMatcher
+
+_CHUNK = 5_000
+_POOL_FROM = 10_000  # below this many articles, matching in-process beats starting a pool
+
+
+@dataclass
+class RetagSummary:
+    articles: int
+    topic_rows: int
+    pair_rows: int
+    seconds: float
+
+
+def _match(rows: list[tuple[str, str | None, str]], topics: dict[str, list[str]]) -> tuple:
+    matcher = TopicMatcher(topics)
+    t_ids, t_topics, t_n = [], [], []
+    p_ids, p_a, p_b, p_n = [], [], [], []
+    for article_id, title, text in rows:
+        hits = matcher.match(f"{title or ''}\n{text}")
+        for topic, n in hits.mentions.items():
+            t_ids.append(article_id)
+            t_topics.append(topic)
+            t_n.append(n)
+        for (a, b), n in hits.pairs.items():
+            p_ids.append(article_id)
+            p_a.append(a)
+            p_b.append(b)
+            p_n.append(n)
+    return (t_ids, t_topics, t_n), (p_ids, p_a, p_b, p_n)
+
+
+def _chunks(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, str | None, str]]]:
+    cur = con.execute("SELECT article_id, title, text FROM articles ORDER BY article_id")
+    rows = cur.fetchall()  # DuckDB 2 wants a result read to its end before the next statement
+    for i in range(0, len(rows), _CHUNK):
+        yield rows[i : i + _CHUNK]
+
+
+def retag(con: duckdb.DuckDBPyConnection, topics: dict[str, list[str]]) -> RetagSummary:
+    """Replace article_topics and article_topic_pairs for every article, in one transaction.
+    The caller holds the run lock."""
+    t0 = time.perf_counter()
+    ((n,),) = con.execute("SELECT count(*) FROM articles").fetchall()
+    pool: Executor | None = None
+    if n >= _POOL_FROM:
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
+    match = partial(_match, topics=topics)
+    topic_rows = pair_rows = 0
+    con.execute("BEGIN")
+    try:
+        chunks = list(_chunks(con))
+        results: Any = pool.map(match, chunks) if pool is not None else map(match, chunks)
+        con.execute("DELETE FROM article_topic_pairs")
+        con.execute("DELETE FROM article_topics")
+        for (t_ids, t_topics, t_n), (p_ids, p_a, p_b, p_n) in results:
+            if t_ids:
+                con.register(
+                    "stage_topics",
+                    pa.table({"article_id": t_ids, "topic": t_topics, "mentions": t_n}),
+                )
+                con.execute("INSERT INTO article_topics BY NAME SELECT * FROM stage_topics")
+                con.unregister("stage_topics")
+                topic_rows += len(t_ids)
+            if p_ids:
+                con.register(
+                    "stage_pairs",
+                    pa.table(
+                        {
+                            "article_id": p_ids,
+                            "topic_a": p_a,
+                            "topic_b": p_b,
+                            "sentences_together": p_n,
+                        }
+                    ),
+                )
+                con.execute("INSERT INTO article_topic_pairs BY NAME SELECT * FROM stage_pairs")
+                con.unregister("stage_pairs")
+                pair_rows += len(p_ids)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return RetagSummary(n, topic_rows, pair_rows, round(time.perf_counter() - t0, 2))
