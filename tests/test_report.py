@@ -69,6 +69,20 @@ def test_views_and_report_on_the_demo_warehouse(
     for view_name in ("topic_by_source", "topic_share", "seed_related", "feed_health"):
         con.execute(f"SELECT * FROM {view_name}").fetchall()
     assert con.execute("SELECT count(*) FROM feed_health").fetchall() == [(4,)]
+    # every example query of warehouse/README.md runs on a warehouse a real run filled
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "warehouse" / "README.md").read_text("utf-8")
+    ran = 0
+    for block in re.findall(r"```sql\n(.*?)```", readme, re.S):
+        for statement in block.split(";"):
+            body = "\n".join(
+                ln for ln in statement.splitlines() if not ln.strip().startswith("--")
+            ).strip()
+            if body:
+                con.execute(body).fetchall()
+                ran += 1
+    assert ran >= 12
     con.close()
 
     chart = tmp_path / "out" / "topics.svg"
