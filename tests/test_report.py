@@ -14,11 +14,37 @@ from flows.demo.server import SiteServer
 from flows.monitor import monitor
 from flows.urls import article_id
 
+RUSSIAN_PAGE = """<!DOCTYPE html>
+<html lang="ru"><head><meta charset="utf-8"><title>Кремль ответил Маску</title>
+<meta property="article:published_time" content="2026-11-20T09:00:00Z"></head>
+<body><article><h1>Кремль ответил Маску</h1>
+<p>В Кремле в пятницу прокомментировали заявление Илона Маска о переговорах. Представитель
+Кремля сказал, что Россия открыта к диалогу, но не будет обсуждать условия через социальные
+сети.</p>
+<p>Ранее Маск написал, что войну можно остановить за несколько недель. Эксперты в Москве
+отнеслись к этому скептически и напомнили, что Путин уже отвергал подобные предложения.</p>
+<p>Экономисты отмечают, что санкции продолжают влиять на бюджет, а курс рубля остаётся
+нестабильным на фоне снижения цен на нефть и сокращения экспорта.</p>
+</article></body></html>
+"""
+RUSSIAN_ITEM = """    <item>
+      <title>Кремль ответил Маску</title>
+      <link>{{BASE_URL}}/articles/ru-kremlin-musk.html</link>
+      <pubDate>Fri, 20 Nov 2026 09:00:00 GMT</pubDate>
+    </item>
+"""
+
 
 @pytest.mark.e2e
 def test_views_and_report_on_the_demo_warehouse(
     prefect, demo_config: Path, site: SiteServer, tmp_path: Path
 ) -> None:
+    # a Russian-language article: the default topics' Cyrillic aliases count
+    (site.root / "articles" / "ru-kremlin-musk.html").write_text(RUSSIAN_PAGE, encoding="utf-8")
+    feed = site.root / "feeds" / "meridian.xml"
+    feed.write_text(
+        feed.read_text("utf-8").replace("  </channel>", RUSSIAN_ITEM + "  </channel>"), "utf-8"
+    )
     monitor(config=str(demo_config))
     db = tmp_path / "corpus.duckdb"
     con = duckdb.connect(str(db), read_only=True)
@@ -38,6 +64,20 @@ def test_views_and_report_on_the_demo_warehouse(
         ).fetchall()
     )
     assert view == direct and len(view) > 20
+    ru = article_id(site.url("/articles/ru-kremlin-musk.html"))
+    ru_topics = dict(
+        con.execute(
+            "SELECT topic, mentions FROM article_topics WHERE article_id = ?", [ru]
+        ).fetchall()
+    )
+    # Маску/Маска/Маск (title and text), Кремль/Кремля/Россия, Путин
+    assert ru_topics["musk"] >= 3 and ru_topics["russia"] >= 3 and ru_topics["putin"] == 1
+    ((together,),) = con.execute(
+        "SELECT sentences_together FROM article_topic_pairs WHERE article_id = ? "
+        "AND topic_a = 'musk' AND topic_b = 'russia'",
+        [ru],
+    ).fetchall()
+    assert together >= 1  # "Кремль ответил Маску"
     # the syndicated copy counts as a copy, not as a new story
     copy = article_id(site.url("/articles/tesla-berlin-output-syndicated.html"))
     ((day,),) = con.execute(
