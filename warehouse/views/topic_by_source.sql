@@ -4,7 +4,7 @@ SELECT
     d.source,
     t.topic,
     count(*) AS articles,
-    count(DISTINCT a.cluster_id) AS unique_stories,
+    count(*) FILTER (WHERE a.dedup_status = 'unique') AS unique_stories,
     count(*) FILTER (WHERE a.dedup_status <> 'unique') AS copies,
     sum(t.mentions) AS mentions
 FROM article_topics t
