@@ -373,17 +373,12 @@ def dedup_rebuild(
     """Recompute every verdict, story cluster and the whole dedup index, after the seeds or the
     [dedup] settings changed. One transaction: on any error the old verdicts stay."""
     from flows import pipeline
-    from flows import warehouse as wh
     from flows.config import load_settings
     from flows.rebuild import rebuild
 
     try:
         settings = load_settings(config, db)
-        path = settings.warehouse.path
-        if not path.exists():
-            raise ConfigError(f"{path}: no warehouse here yet (run the pipeline first)")
-        wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
-        with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+        with _exclusive(settings) as con:
             _, synced = pipeline.sync_seeds(con, settings)
             summary = rebuild(con, settings.dedup)
     except CorpusMonitorError as e:
@@ -521,9 +516,7 @@ def quarantine_release(
         raise typer.Exit(2)
     try:
         settings = load_settings(config, db)
-        path = settings.warehouse.path
-        wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
-        with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+        with _exclusive(settings, must_exist=False) as con:
             wanted = ids or [
                 r[0]
                 for r in con.execute(
@@ -545,6 +538,19 @@ def quarantine_release(
         typer.echo(f"not held: {qid} (unknown, or released before)")
     if still or unknown:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _exclusive(settings: Any, *, must_exist: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, writable, holding the run lock (waits like query, then exits 3)."""
+    from flows import warehouse as wh
+
+    path = settings.warehouse.path
+    if must_exist and not path.exists():
+        raise ConfigError(f"{path}: no warehouse here yet (run the pipeline first)")
+    wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
+    with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+        yield con
 
 
 @contextmanager
@@ -740,17 +746,12 @@ def shell(
 def retag(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Recompute article_topics and article_topic_pairs for every article with the [topics]
     of the config (after topics or terms change); one transaction."""
-    from flows import warehouse as wh
     from flows.config import load_settings
     from flows.retag import retag as run_retag
 
     try:
         settings = load_settings(config, db)
-        path = settings.warehouse.path
-        if not path.exists():
-            raise ConfigError(f"{path}: no warehouse here yet (run the pipeline first)")
-        wait = settings.warehouse.busy_retries * settings.warehouse.busy_wait
-        with wh.run_lock(path, wait=wait), wh.connect(path) as con:
+        with _exclusive(settings) as con:
             summary = run_retag(con, settings.topics)
     except CorpusMonitorError as e:
         raise _fail(e) from None
