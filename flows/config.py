@@ -76,22 +76,108 @@ class SeedSettings(_Strict):
     path: Path = Path("seeds")
 
 
+def _check_host_port(v: str) -> str:
+    """``host`` or ``host:port`` (IPv6 in brackets), lower-cased, as it appears in a URL."""
+    parts = urlsplit(f"http://{v.strip().lower()}/")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{v!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname or parts.netloc != v.strip().lower() or "@" in v:
+        raise ValueError(f"{v!r}: write host or host:port, as it appears in the URL")
+    return parts.netloc
+
+
 class NetworkSettings(_Strict):
-    allow_private_addresses: bool = False
-    timeout_seconds: float = Field(20, gt=0)
+    """How corpus-monitor talks to the network: safety rules, caps, politeness, feed health."""
+
+    allow_private_addresses: bool = Field(
+        False, description="allow hosts that resolve to loopback/private/link-local addresses"
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host or host:port (as written in the URL) exempt from the address check",
+    )
+    resolve: dict[str, str] = Field(
+        default_factory=dict, description="host name -> IP address, used instead of DNS"
+    )
+    timeout_seconds: float = Field(20, gt=0, description="total time for one request")
+    connect_timeout_seconds: float = Field(10, gt=0)
+    read_timeout_seconds: float = Field(15, gt=0, description="longest wait for the next bytes")
     max_page_bytes: int = Field(5_000_000, gt=0)
     max_feed_bytes: int = Field(10_000_000, gt=0)
     max_redirects: int = Field(5, ge=0, le=20)
+    max_entries_per_feed: int = Field(
+        500, ge=1, description="entries read per poll (newest first); the rest are recorded"
+    )
+    max_pages_per_run: int = Field(
+        10_000, ge=1, description="page fetches per run; the rest wait in pending_items"
+    )
     user_agent: str = f"corpus-monitor/{__version__} (+https://github.com/corpus-monitor)"
+    contact: str | None = Field(
+        None, description="an e-mail or URL site owners can reach you at (sent in User-Agent)"
+    )
     concurrency: int = Field(16, ge=1, le=256, description="page requests in flight in all")
     per_host_concurrency: int = Field(2, ge=1, le=64)
+    per_host_delay_seconds: float = Field(
+        0.5, ge=0, le=600, description="minimum time between two requests to one host"
+    )
+    max_retry_after_seconds: float = Field(
+        30, ge=0, description="a Retry-After up to this long is waited out within the run"
+    )
+    robots_txt: bool = Field(True, description="obey robots.txt for article pages")
+    failing_after: int = Field(
+        10, ge=1, description="consecutive failed polls after which a feed is 'failing'"
+    )
+    max_backoff: Duration = Field(86_400, description="longest wait between polls of a bad feed")
+    unconditional_every: Duration = Field(
+        86_400, description="fetch each feed without validators this often (catches 304 liars)"
+    )
 
     @field_validator("user_agent")
     @classmethod
     def _ua(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be empty")
+        if any(c in v for c in "\r\n"):
+            raise ValueError("must be one line")
         return v
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or any(c in v for c in "\r\n()")):
+            raise ValueError("write an e-mail address or URL (one line, no parentheses)")
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        return [_check_host_port(h) for h in v]
+
+    @field_validator("resolve")
+    @classmethod
+    def _resolve(cls, v: dict[str, str]) -> dict[str, str]:
+        import ipaddress
+
+        out = {}
+        for name, addr in v.items():
+            try:
+                ipaddress.ip_address(addr)
+            except ValueError:
+                raise ValueError(f"{name} = {addr!r}: not an IP address") from None
+            out[name.strip().lower().rstrip(".")] = addr
+        return out
+
+    @property
+    def agent(self) -> str:
+        """The User-Agent header: ``user_agent`` with the contact added."""
+        if not self.contact:
+            return self.user_agent
+        ua = self.user_agent.rstrip()
+        if ua.endswith(")"):
+            return f"{ua[:-1]}; {self.contact})"
+        return f"{ua} ({self.contact})"
 
 
 class FeedSettings(_Strict):
@@ -240,6 +326,18 @@ class QualitySettings(_Strict):
         return self
 
 
+class RetentionSettings(_Strict):
+    """The raw page archive: every fetched page's bytes, so extraction can be re-run."""
+
+    archive_raw: bool = Field(True, description="keep each fetched page's raw bytes (gzip)")
+    raw_dir: Path | None = Field(
+        None, description="the archive folder [default: <warehouse file>.raw beside it]"
+    )
+    raw_days: int | None = Field(
+        90, ge=1, description="prune archived pages older than this; omit to keep them forever"
+    )
+
+
 class Settings(_Strict):
     warehouse: WarehouseSettings = WarehouseSettings()
     seeds: SeedSettings = SeedSettings()
@@ -249,6 +347,7 @@ class Settings(_Strict):
     quality: QualitySettings = QualitySettings()
     schedule: ScheduleSettings | None = None
     export: ExportSettings = ExportSettings()
+    retention: RetentionSettings = RetentionSettings()
     feeds: list[FeedSettings] = []
     topics: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
 
@@ -272,6 +371,12 @@ class Settings(_Strict):
             seen.add(feed.url)
         return v
 
+    @property
+    def raw_dir(self) -> Path:
+        """Where raw pages are archived: ``retention.raw_dir``, else beside the warehouse file."""
+        path = self.warehouse.path
+        return self.retention.raw_dir or path.with_name(path.name + ".raw")
+
     def resolve_paths(self, base: Path) -> Settings:
         """Relative paths in a config file are relative to the file's folder."""
 
@@ -284,6 +389,11 @@ class Settings(_Strict):
                 "seeds": self.seeds.model_copy(update={"path": rel(self.seeds.path)}),
                 "quality": self.quality.model_copy(
                     update={"expectations_dir": rel(self.quality.expectations_dir)}
+                ),
+                "retention": self.retention.model_copy(
+                    update={
+                        "raw_dir": rel(self.retention.raw_dir) if self.retention.raw_dir else None
+                    }
                 ),
                 "export": self.export.model_copy(
                     update={"dir": rel(self.export.dir) if self.export.dir else None}

@@ -26,7 +26,7 @@ from flows.dedup import Stored
 from flows.errors import WarehouseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TRANSIENT_REASONS = ("timeout", "refused", "dns", "network", "http_429", "http_5")
 
 

@@ -1,4 +1,4 @@
--- corpus-monitor warehouse schema (version 1).
+-- corpus-monitor warehouse schema (the current version: see schema_info).
 -- Applied to a new DuckDB file on first use; later versions migrate an existing file with
 -- warehouse/migrations/NNN_*.sql. Times are TIMESTAMPTZ in UTC.
 
@@ -63,13 +63,19 @@ CREATE TABLE IF NOT EXISTS feeds (
     last_error            VARCHAR,
     last_polled_at        TIMESTAMPTZ,
     last_success_at       TIMESTAMPTZ,
-    consecutive_failures  INTEGER NOT NULL DEFAULT 0
+    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+    next_poll_at          TIMESTAMPTZ,
+    last_unconditional_at TIMESTAMPTZ,
+    validators_unreliable BOOLEAN NOT NULL DEFAULT false
 );
 COMMENT ON TABLE feeds IS 'Every feed polled, with its cursor for conditional GET and its health.';
 COMMENT ON COLUMN feeds.etag IS 'ETag of the last successful answer, sent back as If-None-Match.';
 COMMENT ON COLUMN feeds.last_modified IS 'Last-Modified of the last successful answer, sent back as If-Modified-Since.';
-COMMENT ON COLUMN feeds.state IS 'ok: last poll succeeded; failing: 3 or more polls in a row failed; backing_off: reserved for adaptive polling.';
 COMMENT ON COLUMN feeds.last_status IS 'Status of the last poll: ok, not_modified or error.';
+COMMENT ON COLUMN feeds.state IS 'ok: last poll succeeded; backing_off: failed lately, polled again at next_poll_at; failing: network.failing_after polls in a row failed (still polled, at most every network.max_backoff).';
+COMMENT ON COLUMN feeds.next_poll_at IS 'Earliest time a scheduled run (run --due-only) polls the feed again: exponential backoff after failures, or the server''s Retry-After. NULL: the feed''s own interval.';
+COMMENT ON COLUMN feeds.last_unconditional_at IS 'When the feed was last fetched without If-None-Match / If-Modified-Since (every network.unconditional_every).';
+COMMENT ON COLUMN feeds.validators_unreliable IS 'True when an unconditional fetch found entries that the server had hidden behind 304 or an unchanged ETag: the feed is then always fetched unconditionally.';
 
 CREATE TABLE IF NOT EXISTS feed_polls (
     run_id       VARCHAR NOT NULL,
@@ -82,6 +88,8 @@ CREATE TABLE IF NOT EXISTS feed_polls (
     error        VARCHAR,
     detail       VARCHAR,
     seconds      DOUBLE,
+    conditional  BOOLEAN,
+    entries_dropped INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, feed_url)
 );
 COMMENT ON TABLE feed_polls IS 'One row per feed per run.';
@@ -89,6 +97,8 @@ COMMENT ON COLUMN feed_polls.items IS 'Entries with a usable link in the feed.';
 COMMENT ON COLUMN feed_polls.new_items IS 'Entries whose URL had not been ingested before.';
 COMMENT ON COLUMN feed_polls.error IS 'A documented reason code (dns, timeout, http_503, not_a_feed, malformed_feed, ...).';
 COMMENT ON COLUMN feed_polls.detail IS 'Free text: the error, or what feedparser recovered from in a readable feed.';
+COMMENT ON COLUMN feed_polls.conditional IS 'Whether the request carried the stored validators (ETag / Last-Modified).';
+COMMENT ON COLUMN feed_polls.entries_dropped IS 'Entries beyond network.max_entries_per_feed (the newest are kept), recorded and not fetched.';
 
 CREATE TABLE IF NOT EXISTS articles (
     article_id     VARCHAR PRIMARY KEY,
@@ -236,3 +246,30 @@ CREATE TABLE IF NOT EXISTS dq_results (
 );
 COMMENT ON TABLE dq_results IS 'One row per expectation per validation: the article suite per batch (batch = its number), the feed-health and integrity suites once per run (batch NULL).';
 COMMENT ON COLUMN dq_results.severity IS 'What a failure does: quarantine (row-level: the failing rows are held back), warn (shown in the run summary), fail (fails the run).';
+
+CREATE TABLE IF NOT EXISTS pending_items (
+    url           VARCHAR PRIMARY KEY,
+    feed_url      VARCHAR NOT NULL,
+    entry_url     VARCHAR NOT NULL,
+    title         VARCHAR,
+    author        VARCHAR,
+    published_at  TIMESTAMPTZ,
+    summary       VARCHAR,
+    queued_at     TIMESTAMPTZ NOT NULL,
+    run_id        VARCHAR NOT NULL
+);
+COMMENT ON TABLE pending_items IS 'Feed entries left for a later run by network.max_pages_per_run: written with the feed cursors that passed them, fetched (oldest first) before new entries by the next runs.';
+
+CREATE TABLE IF NOT EXISTS raw_pages (
+    url           VARCHAR PRIMARY KEY,
+    article_id    VARCHAR,
+    sha256        VARCHAR NOT NULL,
+    bytes         BIGINT NOT NULL,
+    content_type  VARCHAR,
+    charset       VARCHAR,
+    fetched_at    TIMESTAMPTZ NOT NULL,
+    run_id        VARCHAR NOT NULL
+);
+COMMENT ON TABLE raw_pages IS 'The raw page archive: one row per fetched page; its bytes are gzip files named by sha256 in the archive folder (retention.raw_dir), so `corpus-monitor reextract` runs without a request. Pruned after retention.raw_days.';
+COMMENT ON COLUMN raw_pages.url IS 'The canonical URL the page was fetched from (after redirects).';
+COMMENT ON COLUMN raw_pages.sha256 IS 'SHA-256 of the raw bytes: the file is <raw_dir>/<sha256[0:2]>/<sha256>.gz.';
