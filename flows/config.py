@@ -80,7 +80,7 @@ def _check_host_port(v: str) -> str:
     """``host`` or ``host:port`` (IPv6 in brackets), lower-cased, as it appears in a URL."""
     parts = urlsplit(f"http://{v.strip().lower()}/")
     try:
-        port = parts.port
+        parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise ValueError(f"{v!r}: the port is not a number from 1 to 65535") from None
     if not parts.hostname or parts.netloc != v.strip().lower() or "@" in v:

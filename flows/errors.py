@@ -31,28 +31,40 @@ class FetchError(CorpusMonitorError):
     ``reason`` is one of the documented codes in :data:`REASONS`; ``detail`` is free text.
     """
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        stage: str | None = None,
+    ) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.retry_after = retry_after  # seconds the server asked to wait (429/503)
+        self.stage = stage  # robots: refused by robots.txt rather than by the page itself
 
 
 # Documented failure reasons, stored in fetch_errors.reason and feed_polls.error.
 REASONS: dict[str, str] = {
     "dns": "the host name does not resolve",
     "refused": "the connection was refused or reset",
-    "timeout": "connect, read or total time limit exceeded",
+    "timeout": "connect, read or total time limit exceeded (a server that drips bytes included)",
     "http_<code>": "the server answered with an HTTP error status (http_404, http_500, ...)",
-    "too_large": "the response is larger than the byte cap",
+    "too_large": "the response is larger than the byte cap (counted after decompression)",
+    "bad_encoding": "the compressed body is corrupt",
+    "rate_limited": "the host asked for a pause longer than network.max_retry_after_seconds",
     "not_html": "a page link answered with something that is not HTML (PDF, image, ...)",
     "not_a_feed": "a feed URL answered with something that is not RSS/Atom",
     "malformed_feed": "the feed is ill-formed beyond recovery (no entries could be read)",
-    "blocked_address": "the host resolves to a private/loopback/reserved address",
-    "bad_url": "the URL is not http(s) or cannot be parsed",
+    "blocked_address": "the host resolves to a private/loopback/link-local/reserved address",
+    "bad_url": "the URL is not http(s), has credentials in it or cannot be parsed",
     "too_many_redirects": "more redirects than allowed",
     "network": "another transport error (TLS, protocol)",
-    # stage robots; reserved: robots.txt is not consulted yet
-    "robots_disallowed": "robots.txt forbids the page",
+    "robots_disallowed": "the site's robots.txt forbids the page (stage robots)",
+    "robots_unavailable": "robots.txt answered 5xx or could not be reached: nothing is fetched "
+    "from the site until it can (stage robots)",
     "empty_extraction": "no main text could be extracted from the page",
     "quarantined": "the article failed a data-quality expectation: it is in the quarantine table",
 }

@@ -16,10 +16,24 @@ from flows.urls import canonical_url
 
 @dataclass(frozen=True)
 class FeedCursor:
-    """What the last successful poll of a feed left behind, for a conditional GET."""
+    """What the last successful poll of a feed left behind, for a conditional GET.
+
+    ``validate`` False: send no validators this time (the periodic unconditional fetch that
+    catches servers answering 304 while their feed changes).
+    """
 
     etag: str | None = None
     last_modified: str | None = None
+    validate: bool = True
+
+    @property
+    def headers(self) -> dict[str, str]:
+        out = {}
+        if self.validate and self.etag:
+            out["If-None-Match"] = self.etag
+        if self.validate and self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,13 @@ class FeedPoll:
     error: str | None = None  # a documented reason code
     detail: str | None = None  # free text: the error, or why a parsable feed was flagged bozo
     seconds: float = 0.0
+    sent: FeedCursor = FeedCursor()  # the cursor the request was made with
+    entries_dropped: int = 0  # entries beyond the per-feed cap
+    retry_after: float | None = None  # seconds the server asked to wait (429/503)
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.sent.headers)
 
 
 def _entry_time(entry: Any) -> datetime | None:
@@ -72,6 +93,19 @@ def _entry_link(entry: Any) -> str | None:
     # feedparser already turns a permalink <guid> into the link; a guid with
     # isPermaLink="false" is an identifier, never fetched as a page.
     return None
+
+
+def newest(items: list[FeedItem], cap: int) -> tuple[list[FeedItem], int]:
+    """The ``cap`` newest entries (undated ones count as newest: feeds list the latest first)
+    in feed order, and how many were dropped."""
+    if len(items) <= cap:
+        return items, 0
+    far = datetime.max.replace(tzinfo=UTC)
+    order = sorted(
+        range(len(items)), key=lambda i: (-(items[i].published_at or far).timestamp(), i)
+    )
+    keep = sorted(order[:cap])
+    return [items[i] for i in keep], len(items) - cap
 
 
 def parse_feed(
@@ -123,28 +157,51 @@ def parse_feed(
 
 
 async def poll_feed(
-    fetcher: Fetcher, feed_url: str, feed_name: str, cursor: FeedCursor, max_bytes: int
+    fetcher: Fetcher,
+    feed_url: str,
+    feed_name: str,
+    cursor: FeedCursor,
+    max_bytes: int,
+    max_entries: int | None = None,
 ) -> FeedPoll:
     """Conditional GET of a feed; never raises for feed problems, they become the poll's status."""
     polled_at = datetime.now(UTC)
     headers = {
         "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
-    }
-    if cursor.etag:
-        headers["If-None-Match"] = cursor.etag
-    if cursor.last_modified:
-        headers["If-Modified-Since"] = cursor.last_modified
+    } | cursor.headers
     try:
         resp = await fetcher.get(feed_url, expect="feed", max_bytes=max_bytes, headers=headers)
         if resp.status == 304:
             return FeedPoll(
-                feed_url, feed_name, "not_modified", polled_at, 304, cursor, seconds=resp.elapsed
+                feed_url,
+                feed_name,
+                "not_modified",
+                polled_at,
+                304,
+                cursor,
+                seconds=resp.elapsed,
+                sent=cursor,
             )
         items, warning = parse_feed(feed_url, resp.body, resp.headers)
     except FetchError as e:
         return FeedPoll(
-            feed_url, feed_name, "error", polled_at, None, cursor, error=e.reason, detail=e.detail
+            feed_url,
+            feed_name,
+            "error",
+            polled_at,
+            None,
+            cursor,
+            error=e.reason,
+            detail=e.detail,
+            sent=cursor,
+            retry_after=e.retry_after,
         )
+    dropped = 0
+    if max_entries is not None:
+        items, dropped = newest(items, max_entries)
+        if dropped:
+            note = f"{dropped} older entries beyond network.max_entries_per_feed not read"
+            warning = f"{warning}; {note}" if warning else note
     new_cursor = FeedCursor(
         etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified")
     )
@@ -158,4 +215,6 @@ async def poll_feed(
         items,
         detail=warning,
         seconds=resp.elapsed,
+        sent=cursor,
+        entries_dropped=dropped,
     )

@@ -23,7 +23,12 @@ from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
 from flows.errors import WarehouseBusy
 from flows.extract import Extracted, Page
 from flows.feeds import FeedCursor, FeedPoll
-from flows.report import run_summary_markdown, topic_rows, topic_summary_markdown
+from flows.report import (
+    needs_attention,
+    run_summary_markdown,
+    topic_rows,
+    topic_summary_markdown,
+)
 
 # The UI renders a table artifact in the browser; the warehouse has every row.
 _ARTIFACT_ROWS = 500
@@ -44,7 +49,8 @@ def sync_seeds(settings: Settings, run_id: str) -> dict[str, FeedCursor]:
         wh.start_run(con, run_id, flow_run.name, p.now())
         seeds, written = p.sync_seeds(con, settings)
         get_run_logger().info("seed corpus: %d seeds, %d (re)loaded", len(seeds), len(written))
-        return {url: FeedCursor(*c) for url, c in wh.feed_cursors(con).items()}
+        cursors = wh.feed_cursors(con, settings.network.unconditional_every)
+        return {url: FeedCursor(*c) for url, c in cursors.items()}
 
 
 @task(
@@ -72,13 +78,22 @@ def poll_feed(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> F
 def select_new(settings: Settings, polls: list[FeedPoll]) -> p.Plan:
     with _open(settings) as con:
         plan = p.plan(con, polls, settings)
-    get_run_logger().info(
-        "%d entries, %d new URLs, %d already ingested, %d failed before and not retried",
+    log = get_run_logger()
+    log.info(
+        "%d entries, %d new URLs (%d held back by earlier runs), %d already ingested, "
+        "%d failed before and not retried",
         plan.items_seen,
         len(plan.work),
+        plan.from_pending,
         len(plan.known_links),
         plan.skipped_failed,
     )
+    if plan.deferred:
+        log.warning(
+            "%d more URLs wait for the next runs (network.max_pages_per_run = %d)",
+            len(plan.deferred),
+            settings.network.max_pages_per_run,
+        )
     return plan
 
 
@@ -136,7 +151,7 @@ def dedup_and_load(
                 "; ".join(f"{f['expectation']}({f['field']}) = {f['value']!r}" for f in failed),
             )
         if polls is not None:
-            p.add_polls(batch, run_id, polls, plan)
+            p.add_polls(batch, run_id, polls, plan, settings)
         wh.load(con, run_id, batch)
     log.info("batch %d loaded: %s", n, batch.counts)
     return batch.counts
@@ -180,16 +195,20 @@ def _default_every(settings: Settings) -> int | None:
 
 def due_feeds(settings: Settings) -> list[FeedSettings]:
     """The feeds whose interval (their own ``every``, else the schedule's) has passed since
-    their last poll; with a cron schedule and no ``every``, every feed is due."""
+    their last poll, and whose backoff (after failures, or a server's Retry-After) is over;
+    with a cron schedule and no ``every``, every feed not backing off is due."""
     with _open(settings) as con:
         last = wh.last_polls(con)
     now = p.now()
     due = []
     for f in settings.feeds:
         every = f.every or _default_every(settings)
-        polled = last.get(f.url)
+        polled, not_before = last.get(f.url, (None, None))
         # a tick a little early (scheduling jitter) still counts
-        if every is None or polled is None or (now - polled).total_seconds() >= every - 30:
+        if not_before is not None:
+            if (not_before - now).total_seconds() <= 30:
+                due.append(f)
+        elif every is None or polled is None or (now - polled).total_seconds() >= every - 30:
             due.append(f)
     return due
 
@@ -252,6 +271,7 @@ def monitor(
             health = wh.feed_health(con, settings.feeds, _default_every(settings))
             summary["failures"] = wh.run_failures(con, run_id)
             summary["dq_warnings"] = dq["warnings"]
+            summary["feeds_attention"] = needs_attention(health)
             summary["quarantine"] = wh.run_quarantine(con, run_id)
             dq_table = wh.run_dq_results(con, run_id)
             new_articles = wh.run_articles(con, run_id)

@@ -55,6 +55,8 @@ class Plan:
     known_links: list[tuple[str, FeedItem]] = field(default_factory=list)  # (article_id, item)
     skipped_failed: int = 0
     items_seen: int = 0
+    deferred: list[Work] = field(default_factory=list)  # over the pages-per-run cap
+    from_pending: int = 0  # work items held back by earlier runs
 
 
 def now() -> datetime:
@@ -99,27 +101,49 @@ def poll(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> FeedPo
 
     async def go() -> FeedPoll:
         async with Fetcher(net) as f:
-            return await poll_feed(f, feed.url, feed.label, cursor, net.max_feed_bytes)
+            return await poll_feed(
+                f, feed.url, feed.label, cursor, net.max_feed_bytes, net.max_entries_per_feed
+            )
 
     return asyncio.run(go())
 
 
 def plan(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll], settings: Settings) -> Plan:
-    """Group feed entries by canonical URL and keep the ones not ingested (or worth retrying)."""
+    """Group feed entries by canonical URL and keep the ones not ingested (or worth retrying).
+
+    Entries held back by earlier runs come first (oldest first); at most
+    ``network.max_pages_per_run`` URLs are fetched, the rest are deferred to later runs."""
     by_url: dict[str, list[FeedItem]] = {}
     out = Plan()
+    pending = wh.pending_items(con)
+    for row in pending:
+        item = FeedItem(
+            row["feed_url"],
+            row["entry_url"],
+            row["url"],
+            row["title"],
+            row["author"],
+            row["published_at"],
+            row["summary"],
+        )
+        by_url.setdefault(item.url, []).append(item)
     for p in polls:
         out.items_seen += len(p.items)
         for item in p.items:
             by_url.setdefault(item.url, []).append(item)
     known = wh.known_urls(con, list(by_url), settings.pipeline.retry_failed_pages)
+    work = []
     for url, items in by_url.items():
         if url not in known:
-            out.work.append(Work(url, items))
+            work.append(Work(url, items))
         elif (aid := known[url]) is not None:
             out.known_links.extend((aid, it) for it in items)
         else:
             out.skipped_failed += 1
+    cap = settings.network.max_pages_per_run
+    out.work, out.deferred = work[:cap], work[cap:]
+    held = {row["url"] for row in pending}
+    out.from_pending = sum(1 for w in out.work if w.url in held)
     return out
 
 
@@ -137,9 +161,11 @@ def fetch_pages(work: Sequence[Work], net: NetworkSettings) -> tuple[list[Page],
     async def one(f: Fetcher, w: Work) -> Page | Failure:
         item = w.items[0]
         try:
-            resp = await f.get(item.entry_url, expect="html", max_bytes=net.max_page_bytes)
+            resp = await f.get(
+                item.entry_url, expect="html", max_bytes=net.max_page_bytes, robots=True
+            )
         except FetchError as e:
-            return Failure(w.url, item.feed_url, "page", e.reason, e.detail)
+            return Failure(w.url, item.feed_url, e.stage or "page", e.reason, e.detail)
         return Page(canonical_url(resp.url), resp.body, resp.charset, item)
 
     async def go() -> list[Page | Failure]:
@@ -351,18 +377,25 @@ def build_load(
         _error(batch, run_id, f, at)
         if f.stage != "feed":
             seen[f.url] = _seen(f.url, at, None, f.reason)
-            batch.count("page_failures" if f.stage == "page" else "extract_failures")
+            batch.count("extract_failures" if f.stage == "extract" else "page_failures")
     batch.rows["seen_urls"] = list(seen.values())
     batch.count("pages_fetched", sum(1 for f in failures if f.stage == "extract") + len(articles))
     return batch
 
 
-def add_polls(batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan: Plan) -> None:
-    """Feed cursors and poll rows go in the run's last batch, with the articles they led to."""
+def add_polls(
+    batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan: Plan, settings: Settings
+) -> None:
+    """Feed cursors, poll rows and deferred entries go in the run's last batch, with the
+    articles they led to: a crash before it leaves the cursors where they were."""
     new_items = new_item_counts(polls, plan)
     batch.count("items_seen", plan.items_seen)
     batch.count("new_urls", len(plan.work))
+    batch.count("pages_deferred", len(plan.deferred))
+    every = {f.url: f.every for f in settings.feeds}
+    default = settings.schedule.every if settings.schedule is not None else None
     for p in polls:
+        n_new = new_items.get(p.feed_url, 0)
         batch.add(
             "feed_polls",
             run_id=run_id,
@@ -372,19 +405,56 @@ def add_polls(batch: wh.LoadBatch, run_id: str, polls: Sequence[FeedPoll], plan:
             status=p.status,
             http_status=p.http_status,
             items=len(p.items),
-            new_items=new_items.get(p.feed_url, 0),
+            new_items=n_new,
             error=p.error,
             detail=p.detail,
             seconds=p.seconds,
             etag=p.cursor.etag,
             last_modified=p.cursor.last_modified,
+            conditional=p.conditional,
+            entries_dropped=p.entries_dropped,
+            retry_after=p.retry_after,
+            unreliable=hid_entries(p, n_new),
+            backoff_base=every.get(p.feed_url) or default or DEFAULT_BACKOFF,
+            max_backoff=settings.network.max_backoff,
+            failing_after=settings.network.failing_after,
         )
         if p.status == "error":
             failure = Failure(p.feed_url, p.feed_url, "feed", p.error or "network", p.detail or "")
             _error(batch, run_id, failure, p.polled_at)
+    at = now()
+    for w in plan.deferred:
+        it = w.items[0]
+        batch.add(
+            "pending_items",
+            url=w.url,
+            feed_url=it.feed_url,
+            entry_url=it.entry_url,
+            title=it.title,
+            author=it.author,
+            published_at=it.published_at,
+            summary=it.summary,
+            queued_at=at,
+            run_id=run_id,
+        )
     batch.count("feeds_polled", len(polls))
     batch.count("feeds_not_modified", sum(p.status == "not_modified" for p in polls))
     batch.count("feeds_failed", sum(p.status == "error" for p in polls))
+
+
+DEFAULT_BACKOFF = 900  # seconds: the first wait after a failure when a feed has no interval
+
+
+def hid_entries(p: FeedPoll, new_items: int) -> bool:
+    """An unconditional fetch found new entries under the very validators the server had been
+    answering 304 to: its conditional answers cannot be trusted."""
+    if p.status != "ok" or p.conditional or not new_items:
+        return False
+    sent = p.sent
+    return bool(
+        (sent.etag and sent.etag == p.cursor.etag)
+        or (sent.last_modified and sent.last_modified == p.cursor.last_modified)
+    )
 
 
 Held = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # (article record, what it failed)

@@ -10,6 +10,7 @@ COUNTS = [
     ("feeds_failed", "feeds failed"),
     ("items_seen", "feed entries read"),
     ("new_urls", "new URLs"),
+    ("pages_deferred", "new URLs left for the next run"),
     ("pages_fetched", "pages fetched"),
     ("page_failures", "pages failed"),
     ("extract_failures", "pages without article text"),
@@ -58,7 +59,37 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
     warnings = summary.get("dq_warnings") or []
     if warnings:
         lines += ["", "## Data-quality warnings", ""] + [f"- {w}" for w in warnings]
+    attention = summary.get("feeds_attention") or []
+    if attention:
+        lines += [
+            "",
+            "## Feeds that need attention",
+            "",
+            "| feed | state | failures in a row | last error | next poll |",
+            "|---|---|---:|---|---|",
+        ]
+        lines += [
+            f"| {f['feed']} ({f['url']}) | {feed_state(f)} | {f['consecutive_failures']} | "
+            f"{_cell(f['last_error'])} | {f['next_poll'] or ''} |"
+            for f in attention
+        ]
     return "\n".join(lines) + "\n"
+
+
+def feed_state(f: dict[str, Any]) -> str:
+    """A feed-health row's state in words (validators that hide changes included)."""
+    state = str(f["state"])
+    if f.get("validators_unreliable"):
+        state += ", answers 304 while changing: always fetched in full"
+    return state
+
+
+def needs_attention(health: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        f
+        for f in health
+        if f["state"] in ("failing", "backing_off") or f.get("validators_unreliable")
+    ]
 
 
 def _cell(value: Any) -> str:
@@ -83,6 +114,15 @@ def run_summary_text(summary: dict[str, Any]) -> str:
         lines += [f"  {h['expectation']}  {h['field']}  {h['url']}" for h in held]
     for w in summary.get("dq_warnings") or []:
         lines.append(f"data-quality warning: {w}")
+    attention = summary.get("feeds_attention") or []
+    if attention:
+        lines.append("")
+        lines.append("feeds that need attention (state / failures in a row / next poll / url):")
+        lines += [
+            f"  {feed_state(f)}  {f['consecutive_failures']}  {f['next_poll'] or '-'}  {f['url']}"
+            + (f"  ({f['last_error']})" if f["last_error"] else "")
+            for f in attention
+        ]
     return "\n".join(lines)
 
 

@@ -27,7 +27,10 @@ from flows.errors import WarehouseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
 SCHEMA_VERSION = 5
-TRANSIENT_REASONS = ("timeout", "refused", "dns", "network", "http_429", "http_5")
+TRANSIENT_REASONS = (
+    "timeout", "refused", "dns", "network", "http_429", "http_5", "rate_limited",
+    "robots_unavailable",
+)  # fmt: skip
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
@@ -152,11 +155,28 @@ def _in(
 # Reads the pipeline needs before it loads.
 
 
-def feed_cursors(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str | None]]:
-    return {
-        url: (etag, lm)
-        for url, etag, lm in con.execute("SELECT url, etag, last_modified FROM feeds").fetchall()
-    }
+def feed_cursors(
+    con: duckdb.DuckDBPyConnection, unconditional_every: int
+) -> dict[str, tuple[str | None, str | None, bool]]:
+    """url -> (ETag, Last-Modified, validate): validate is False when the feed is due for its
+    periodic unconditional fetch, or its server's validators proved unreliable."""
+    rows = con.execute(
+        """
+        SELECT url, etag, last_modified,
+               NOT (validators_unreliable OR last_unconditional_at IS NULL
+                    OR last_unconditional_at < now() - to_seconds(?))
+        FROM feeds
+        """,
+        [unconditional_every],
+    ).fetchall()
+    return {url: (etag, lm, bool(validate)) for url, etag, lm, validate in rows}
+
+
+def pending_items(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Entries held for a later run by the pages-per-run cap, oldest first."""
+    cur = con.execute("SELECT * FROM pending_items ORDER BY queued_at, url")
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def known_urls(
@@ -364,6 +384,26 @@ _SCHEMAS: dict[str, pa.Schema] = {
             ("seconds", pa.float64()),
             ("etag", pa.string()),
             ("last_modified", pa.string()),
+            ("conditional", pa.bool_()),
+            ("entries_dropped", pa.int32()),
+            ("retry_after", pa.float64()),
+            ("unreliable", pa.bool_()),  # this unconditional fetch caught hidden entries
+            ("backoff_base", pa.int64()),  # seconds: the feed's interval
+            ("max_backoff", pa.int64()),
+            ("failing_after", pa.int32()),
+        ]
+    ),
+    "pending_items": pa.schema(
+        [
+            ("url", pa.string()),
+            ("feed_url", pa.string()),
+            ("entry_url", pa.string()),
+            ("title", pa.string()),
+            ("author", pa.string()),
+            ("published_at", pa.timestamp("us", tz="UTC")),
+            ("summary", pa.string()),
+            ("queued_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
         ]
     ),
 }
@@ -384,7 +424,9 @@ _LOAD_SQL: dict[str, str] = {
             attempts = seen_urls.attempts + 1, last_reason = excluded.last_reason,
             last_attempt_at = excluded.last_attempt_at
         -- an ingested URL is never fetched again: meeting it in another feed changes nothing
-        WHERE seen_urls.status <> 'article'""",
+        WHERE seen_urls.status <> 'article';
+        -- a held-back entry that has now been tried is no longer pending
+        DELETE FROM pending_items WHERE url IN (SELECT url FROM stage_seen_urls)""",
     "fetch_errors": "INSERT INTO fetch_errors BY NAME SELECT * FROM stage_fetch_errors",
     "article_topics": "INSERT INTO article_topics BY NAME SELECT * FROM stage_article_topics "
     "ON CONFLICT DO NOTHING",
@@ -399,28 +441,45 @@ _LOAD_SQL: dict[str, str] = {
     "feed_polls": """
         INSERT INTO feed_polls BY NAME
         SELECT run_id, feed_url, polled_at, status, http_status, items, new_items, error, detail,
-               seconds
+               seconds, conditional, entries_dropped
         FROM stage_feed_polls ON CONFLICT DO NOTHING;
+        -- health: failures in a row, exponential backoff from the feed's interval (at least the
+        -- server's Retry-After), 'failing' after network.failing_after failures in a row
         INSERT INTO feeds (url, name, etag, last_modified, state, last_status, last_error,
-                           last_polled_at, last_success_at, consecutive_failures)
-        SELECT feed_url, feed_name, etag, last_modified,
-               'ok', status, error, polled_at,
-               CASE WHEN status = 'error' THEN NULL ELSE polled_at END,
-               CASE WHEN status = 'error' THEN 1 ELSE 0 END
-        FROM stage_feed_polls
+                           last_polled_at, last_success_at, consecutive_failures, next_poll_at,
+                           last_unconditional_at, validators_unreliable)
+        SELECT s.feed_url, s.feed_name,
+               CASE WHEN s.status = 'ok' THEN s.etag ELSE f.etag END,
+               CASE WHEN s.status = 'ok' THEN s.last_modified ELSE f.last_modified END,
+               CASE WHEN s.status <> 'error' THEN 'ok'
+                    WHEN coalesce(f.consecutive_failures, 0) + 1 >= s.failing_after
+                    THEN 'failing' ELSE 'backing_off' END,
+               s.status, s.error, s.polled_at,
+               CASE WHEN s.status = 'error' THEN f.last_success_at ELSE s.polled_at END,
+               CASE WHEN s.status = 'error' THEN coalesce(f.consecutive_failures, 0) + 1
+                    ELSE 0 END,
+               CASE WHEN s.status = 'error' THEN s.polled_at + to_seconds(greatest(
+                   least(s.backoff_base * pow(2, least(coalesce(f.consecutive_failures, 0), 30)),
+                         s.max_backoff),
+                   coalesce(s.retry_after, 0))) END,
+               CASE WHEN s.status = 'ok' AND NOT s.conditional THEN s.polled_at
+                    ELSE f.last_unconditional_at END,
+               CASE WHEN s.status = 'ok' AND NOT s.conditional AND s.new_items > 0
+                    THEN coalesce(f.validators_unreliable, false) OR coalesce(s.unreliable, false)
+                    ELSE coalesce(f.validators_unreliable, false) END
+        FROM stage_feed_polls s LEFT JOIN feeds f ON f.url = s.feed_url
         ON CONFLICT (url) DO UPDATE SET
-            name = excluded.name,
-            etag = CASE WHEN excluded.last_status = 'ok' THEN excluded.etag ELSE feeds.etag END,
-            last_modified = CASE WHEN excluded.last_status = 'ok'
-                                 THEN excluded.last_modified ELSE feeds.last_modified END,
-            consecutive_failures = CASE WHEN excluded.last_status = 'error'
-                                        THEN feeds.consecutive_failures + 1 ELSE 0 END,
-            state = CASE WHEN excluded.last_status <> 'error' THEN 'ok'
-                         WHEN feeds.consecutive_failures + 1 >= 3 THEN 'failing'
-                         ELSE 'ok' END,
-            last_status = excluded.last_status, last_error = excluded.last_error,
-            last_polled_at = excluded.last_polled_at,
-            last_success_at = coalesce(excluded.last_success_at, feeds.last_success_at)""",
+            name = excluded.name, etag = excluded.etag, last_modified = excluded.last_modified,
+            state = excluded.state, last_status = excluded.last_status,
+            last_error = excluded.last_error, last_polled_at = excluded.last_polled_at,
+            last_success_at = excluded.last_success_at,
+            consecutive_failures = excluded.consecutive_failures,
+            next_poll_at = excluded.next_poll_at,
+            last_unconditional_at = excluded.last_unconditional_at,
+            validators_unreliable = excluded.validators_unreliable""",
+    # entries over network.max_pages_per_run, for the next runs (rides with the feed cursors)
+    "pending_items": "INSERT INTO pending_items BY NAME SELECT * FROM stage_pending_items "
+    "ON CONFLICT (url) DO NOTHING",
 }
 # Order matters only for readability; everything commits together.
 _LOAD_ORDER = list(_LOAD_SQL)
@@ -638,11 +697,14 @@ def run_dq_results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def last_polls(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+def last_polls(
+    con: duckdb.DuckDBPyConnection,
+) -> dict[str, tuple[datetime, datetime | None]]:
+    """url -> (last poll, next_poll_at: not before this time when backing off)."""
     return {
-        url: at
-        for url, at in con.execute(
-            "SELECT url, last_polled_at FROM feeds WHERE last_polled_at IS NOT NULL"
+        url: (at, not_before)
+        for url, at, not_before in con.execute(
+            "SELECT url, last_polled_at, next_poll_at FROM feeds WHERE last_polled_at IS NOT NULL"
         ).fetchall()
     }
 
@@ -657,7 +719,8 @@ def feed_health(
             """
             SELECT f.url, f.state, f.last_status, f.last_error,
                    strftime(f.last_success_at, '%Y-%m-%d %H:%M') AS last_success,
-                   f.consecutive_failures, f.last_polled_at,
+                   f.consecutive_failures, f.last_polled_at, f.next_poll_at,
+                   f.validators_unreliable,
                    (SELECT round(avg(items), 1) FROM (
                        SELECT items FROM feed_polls p WHERE p.feed_url = f.url
                        ORDER BY polled_at DESC LIMIT 10)) AS items_per_poll
@@ -667,12 +730,14 @@ def feed_health(
     }
     out = []
     for feed in feeds:
-        state, status, error, success, failures, polled, items = rows.get(
-            feed.url, (None, None, None, None, 0, None, None)
+        state, status, error, success, failures, polled, not_before, unreliable, items = rows.get(
+            feed.url, (None, None, None, None, 0, None, None, False, None)
         )
         every = feed.every or default_every
         due = None
-        if polled is not None and every:
+        if not_before is not None:
+            due = not_before.strftime("%Y-%m-%d %H:%M")
+        elif polled is not None and every:
             due = (polled + timedelta(seconds=every)).strftime("%Y-%m-%d %H:%M")
         out.append(
             {
@@ -685,7 +750,8 @@ def feed_health(
                 "consecutive_failures": failures,
                 "items_per_poll": items,
                 "next_poll": due,
-                "backing_off": False,
+                "backing_off": not_before is not None,
+                "validators_unreliable": bool(unreliable),
             }
         )
     return out

@@ -1,4 +1,7 @@
 -- Schema 5: feed backoff and validator checks, entries held for a later run, the raw page archive.
+ALTER TABLE runs ADD COLUMN pages_deferred INTEGER NOT NULL DEFAULT 0;
+COMMENT ON COLUMN runs.pages_deferred IS 'New URLs over network.max_pages_per_run, left in pending_items for the next runs.';
+
 ALTER TABLE feeds ADD COLUMN next_poll_at TIMESTAMPTZ;
 ALTER TABLE feeds ADD COLUMN last_unconditional_at TIMESTAMPTZ;
 ALTER TABLE feeds ADD COLUMN validators_unreliable BOOLEAN NOT NULL DEFAULT false;
