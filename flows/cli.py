@@ -146,6 +146,7 @@ def _demo_config(base_url: str, root: Path, folder: Path, extra: str = "") -> Pa
     text = (Path(__file__).parent / "demo" / "demo.toml").read_text(encoding="utf-8")
     text = (
         text.replace("{{BASE_URL}}", base_url)
+        .replace("{{HOST}}", base_url.split("://", 1)[1].rstrip("/"))
         .replace("{{ROOT}}", root.as_posix())
         .replace("{{SEEDS}}", (PROJECT_ROOT / "seeds").as_posix())
     )
@@ -795,6 +796,8 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
                 "consecutive_failures AS failures, "
                 "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success, "
                 "strftime(last_polled_at, '%Y-%m-%d %H:%M') AS last_poll, "
+                "strftime(next_poll_at, '%Y-%m-%d %H:%M') AS backing_off_until, "
+                "validators_unreliable AS hides_changes, "
                 "(SELECT round(avg(items), 1) FROM (SELECT items FROM feed_polls p "
                 " WHERE p.feed_url = feeds.url ORDER BY polled_at DESC LIMIT 10)) "
                 "AS items_per_poll "
@@ -803,7 +806,8 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
             _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "feeds")
             cur = con.execute(
                 "SELECT run_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, "
-                "feeds_polled, feeds_failed, new_urls, articles_new, unique_articles, "
+                "feeds_polled, feeds_failed, new_urls, pages_deferred AS deferred, articles_new, "
+                "unique_articles, "
                 "exact_duplicates + near_duplicates AS duplicates, "
                 "page_failures + extract_failures AS page_failures "
                 "FROM runs ORDER BY started_at DESC LIMIT 10"

@@ -1,10 +1,22 @@
-"""The one HTTP client: address checks, byte caps, timeouts, redirects and per-host politeness.
+"""The one HTTP client: address checks, byte caps, timeouts, redirects and politeness.
 
 Every network read in corpus-monitor goes through :class:`Fetcher`, so the safety rules hold
-everywhere: only http(s); hosts that resolve to private, loopback, link-local or reserved
-addresses are refused unless ``network.allow_private_addresses``; redirects are followed by hand
-(each hop is checked again) up to ``network.max_redirects``; a body larger than the cap is cut
-off while streaming (after decompression); every request has a total deadline.
+everywhere:
+
+- only http(s) URLs without credentials;
+- every address is checked when the connection is made, after name resolution (a public name
+  that resolves to 127.0.0.1 is caught; so is every redirect hop): loopback, private,
+  link-local (169.254.169.254 included), multicast, reserved and unspecified addresses and
+  their IPv6 forms are refused unless ``network.allow_private_addresses`` or the URL's
+  ``host:port`` is in ``network.allowed_hosts``; ``network.resolve`` replaces DNS for listed
+  names;
+- redirects are followed by hand up to ``network.max_redirects``;
+- a body larger than the cap is cut off while streaming, after decompression (a gzip bomb stops
+  at the cap); connect, read and total time limits;
+- per host: at most ``per_host_concurrency`` requests in flight and ``per_host_delay_seconds``
+  between two of them (longer when robots.txt asks for a Crawl-delay); ``Retry-After`` on 429 and
+  503 is waited out up to ``max_retry_after_seconds``, a longer one stops requests to that host
+  for the rest of the run; robots.txt is obeyed for article pages.
 """
 
 from __future__ import annotations
@@ -14,10 +26,14 @@ import ipaddress
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
 
 from flows.config import NetworkSettings
@@ -25,8 +41,22 @@ from flows.errors import FetchError
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Declared types that are never a feed: refused before the body is downloaded.
+_NOT_FEED_PREFIXES = ("image/", "audio/", "video/", "font/")
+_NOT_FEED_TYPES = (
+    "application/pdf",
+    "application/zip",
+    "application/gzip",
+    "application/octet-stream",
+)
+ROBOTS_MAX_BYTES = 512_000  # RFC 9309: parse at least the first 500 KiB
+ROBOTS_TTL = 3600.0  # seconds a host's robots.txt is reused
+ROBOTS_RETRY = 60.0  # ... and an unreachable one is tried again after
+MAX_CRAWL_DELAY = 60.0  # a longer Crawl-delay is capped here
+ROBOTS_AGENT = "corpus-monitor"  # the product token matched against robots.txt groups
 
 Expect = Literal["html", "feed", "any"]
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass
@@ -53,12 +83,147 @@ class Response:
         return None
 
 
-def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public(ip: IP) -> bool:
+    """A globally routable unicast address; IPv6 forms that embed an IPv4 address (mapped,
+    6to4, Teredo, NAT64) are judged by that address."""
     if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped or ip.sixtofour
-        if mapped is not None:
-            return _is_public(mapped)
+        if ip.ipv4_mapped is not None:
+            return is_public(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            return is_public(ip.sixtofour)
+        if ip.teredo is not None:
+            return is_public(ip.teredo[0]) and is_public(ip.teredo[1])
+        if ip in _NAT64:
+            return is_public(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return ip.is_global and not ip.is_multicast
+
+
+def host_port(host: str, port: int | None, scheme: str = "http") -> tuple[str, str]:
+    """``(host, host:port)`` as a URL writes them (IPv6 in brackets, lower case)."""
+    host = host.lower().rstrip(".")
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    port = port or (443 if scheme == "https" else 80)
+    return shown, f"{shown}:{port}"
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves names itself (``network.resolve`` first, then DNS) and connects only to
+    addresses that pass the check: the check and the connection use the same address, so a
+    name cannot resolve to a public address for the check and a private one for the connect."""
+
+    def __init__(self, net: NetworkSettings) -> None:
+        self.net = net
+        self._inner = httpcore.AnyIOBackend()
+        self.refused: list[tuple[str, str]] = []  # (host:port, address) never connected to
+
+    def exempt(self, host: str, port: int) -> bool:
+        if self.net.allow_private_addresses:
+            return True
+        shown, with_port = host_port(host, port)
+        allowed = self.net.allowed_hosts
+        return shown in allowed or with_port in allowed
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        name = host.lower().rstrip(".")
+        if name in self.net.resolve:
+            return [self.net.resolve[name]]
+        try:
+            return [str(ipaddress.ip_address(name.strip("[]")))]
+        except ValueError:
+            pass
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                name, port, type=socket.SOCK_STREAM
+            )
+        except socket.gaierror as e:
+            raise FetchError("dns", f"{host}: {e.strerror or e}") from None
+        out: list[str] = []
+        for info in infos:
+            addr = str(info[4][0]).split("%")[0]
+            if addr not in out:
+                out.append(addr)
+        return out
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addrs = await self.addresses(host, port)
+        if not self.exempt(host, port):
+            bad = [a for a in addrs if not is_public(ipaddress.ip_address(a))]
+            for a in bad:
+                self.refused.append((host_port(host, port)[1], a))
+            if bad:  # one private answer is enough to refuse: the name is not trustworthy
+                raise FetchError(
+                    "blocked_address",
+                    f"{host} resolves to {bad[0]}, a non-public address (allow it with "
+                    "network.allowed_hosts or network.allow_private_addresses)",
+                )
+        error: Exception | None = None
+        for addr in addrs:
+            try:
+                return await self._inner.connect_tcp(
+                    addr,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                error = e
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise FetchError("bad_url", "unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+@dataclass
+class _Robots:
+    parser: RobotFileParser | None  # None: everything allowed
+    fetched: float
+    unavailable: FetchError | None = None  # why robots.txt could not be read (5xx, network)
+
+    def fresh(self) -> bool:
+        ttl = ROBOTS_RETRY if self.unavailable is not None else ROBOTS_TTL
+        return time.monotonic() - self.fetched < ttl
+
+    def delay(self) -> float | None:
+        if self.parser is None:
+            return None
+        d = self.parser.crawl_delay(ROBOTS_AGENT)
+        return min(float(d), MAX_CRAWL_DELAY) if d else None
+
+
+# robots.txt per origin, shared by every Fetcher of the process (a run makes one per batch).
+_ROBOTS: dict[str, _Robots] = {}
 
 
 class Fetcher:
@@ -67,20 +232,44 @@ class Fetcher:
     def __init__(self, net: NetworkSettings) -> None:
         self.net = net
         self._client: httpx.AsyncClient | None = None
+        self._backend = _GuardedBackend(net)
         self._all = asyncio.Semaphore(net.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(net.per_host_concurrency)
         )
+        self._slot_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._robot_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._next_slot: dict[str, float] = {}
+        self._blocked: dict[str, float] = {}  # host -> monotonic time it asked us to wait until
+        self._delays: dict[str, float] = {}  # host -> Crawl-delay from robots.txt
         self.requests = 0
+        self.waited = 0.0  # seconds spent in politeness delays and Retry-After waits
+
+    @property
+    def refused(self) -> list[tuple[str, str]]:
+        """(host:port, address) pairs refused at connect time: never connected to."""
+        return self._backend.refused
 
     async def __aenter__(self) -> Fetcher:
-        t = self.net.timeout_seconds
+        net = self.net
+        transport = httpx.AsyncHTTPTransport(trust_env=False)
+        # the same pool httpx builds, with the guarded network backend
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=transport._pool._ssl_context,
+            max_connections=net.concurrency * 2,
+            max_keepalive_connections=net.concurrency,
+            network_backend=self._backend,
+        )
         self._client = httpx.AsyncClient(
-            headers={"User-Agent": self.net.user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(t, connect=min(t, 10.0)),
+            headers={"User-Agent": net.agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(
+                net.timeout_seconds,
+                connect=min(net.connect_timeout_seconds, net.timeout_seconds),
+                read=min(net.read_timeout_seconds, net.timeout_seconds),
+            ),
             follow_redirects=False,
-            trust_env=False,  # proxies would hide the address we check
-            limits=httpx.Limits(max_connections=self.net.concurrency * 2),
+            trust_env=False,  # a proxy would hide the address we check
+            transport=transport,
         )
         return self
 
@@ -88,34 +277,18 @@ class Fetcher:
         if self._client is not None:
             await self._client.aclose()
 
-    async def check_url(self, url: str) -> None:
-        """Refuse non-http(s) URLs, credentials, and (unless allowed) non-public addresses."""
+    @staticmethod
+    def check_url(url: str) -> None:
+        """Refuse URLs that are not http(s) with a host, and URLs with credentials."""
         try:
             parts = urlsplit(url)
-            port = parts.port
+            parts.port  # noqa: B018 - raises on a bad port
         except ValueError as e:
             raise FetchError("bad_url", f"{url}: {e}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError("bad_url", f"{url}: only http(s) URLs with a host are fetched")
-        if parts.username or parts.password:
+        if parts.username is not None or parts.password is not None:
             raise FetchError("bad_url", f"{url}: URLs with credentials are refused")
-        if self.net.allow_private_addresses:
-            return
-        host = parts.hostname
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
-        except socket.gaierror as e:
-            raise FetchError("dns", f"{host}: {e.strerror or e}") from None
-        for info in infos:
-            ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if not _is_public(ip):
-                raise FetchError(
-                    "blocked_address",
-                    f"{host} resolves to {ip}, a non-public address "
-                    "(set network.allow_private_addresses = true to allow)",
-                )
 
     async def get(
         self,
@@ -124,97 +297,193 @@ class Fetcher:
         expect: Expect = "any",
         max_bytes: int | None = None,
         headers: dict[str, str] | None = None,
+        robots: bool = False,
     ) -> Response:
         """GET ``url`` following redirects; raise :class:`FetchError` with a documented reason.
 
-        A 304 is returned (not raised) so that conditional requests can be answered.
+        A 304 is returned (not raised) so that conditional requests can be answered. With
+        ``robots``, each hop is checked against its host's robots.txt first.
         """
+        self.check_url(url)
         cap = max_bytes or self.net.max_page_bytes
         host = urlsplit(url).hostname or ""
         started = time.monotonic()
-        async with self._all, self._hosts[host]:
-            try:
-                async with asyncio.timeout(self.net.timeout_seconds):
-                    resp = await self._get(url, expect, cap, headers or {})
-            except TimeoutError:
-                raise FetchError(
-                    "timeout", f"{url}: no complete answer in {self.net.timeout_seconds:g}s"
-                ) from None
+        async with self._hosts[host]:
+            resp = await self._get(url, expect, cap, headers or {}, robots and self.net.robots_txt)
         resp.elapsed = time.monotonic() - started
         return resp
 
-    async def _get(self, url: str, expect: Expect, cap: int, headers: dict[str, str]) -> Response:
-        assert self._client is not None, "use Fetcher as an async context manager"
+    async def _polite(self, host: str) -> None:
+        """Wait for the host's next slot: the per-host delay (or its Crawl-delay) since the last
+        request, and any Retry-After it asked for."""
+        if (until := self._blocked.get(host)) is not None and until > time.monotonic():
+            raise FetchError(
+                "rate_limited",
+                f"{host} asked to wait {until - time.monotonic():.0f}s more (Retry-After)",
+            )
+        delay = max(self.net.per_host_delay_seconds, self._delays.get(host, 0.0))
+        async with self._slot_locks[host]:
+            now = time.monotonic()
+            wait = self._next_slot.get(host, 0.0) - now
+            if wait > 0:
+                self.waited += wait
+                await asyncio.sleep(wait)
+            self._next_slot[host] = max(now, self._next_slot.get(host, 0.0)) + delay
+
+    async def _get(
+        self, url: str, expect: Expect, cap: int, headers: dict[str, str], robots: bool
+    ) -> Response:
         redirects: list[str] = []
         current = url
+        retries = 0
         while True:
-            await self.check_url(current)
-            self.requests += 1
-            try:
-                async with self._client.stream("GET", current, headers=headers) as r:
-                    if r.status_code in _REDIRECTS and "location" in r.headers:
-                        if len(redirects) >= self.net.max_redirects:
-                            raise FetchError(
-                                "too_many_redirects",
-                                f"{url}: more than {self.net.max_redirects} redirects",
-                            )
-                        redirects.append(current)
-                        current = urljoin(current, r.headers["location"])
-                        continue
-                    out = Response(
-                        url=current,
-                        status=r.status_code,
-                        headers={k.lower(): v for k, v in r.headers.items()},
-                        redirects=redirects,
+            self.check_url(current)
+            host = urlsplit(current).hostname or ""
+            if robots:
+                await self._check_robots(current)
+            await self._polite(host)
+            async with self._all:
+                try:
+                    async with asyncio.timeout(self.net.timeout_seconds):
+                        resp, location = await self._once(current, expect, cap, headers)
+                except TimeoutError:
+                    raise FetchError(
+                        "timeout",
+                        f"{current}: no complete answer in {self.net.timeout_seconds:g}s",
+                    ) from None
+            if location is not None:
+                if len(redirects) >= self.net.max_redirects:
+                    raise FetchError(
+                        "too_many_redirects", f"{url}: more than {self.net.max_redirects} redirects"
                     )
-                    if r.status_code == 304:
-                        return out
-                    if r.status_code >= 400:
-                        raise FetchError(
-                            f"http_{r.status_code}", f"{current}: {r.reason_phrase}".strip()
-                        )
-                    if expect == "html" and not _looks_html(out.content_type):
-                        raise FetchError(
-                            "not_html", f"{current}: content type {out.content_type or 'unknown'}"
-                        )
-                    declared = r.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > cap:
-                        raise FetchError(
-                            "too_large", f"{current}: {declared} bytes declared, cap is {cap}"
-                        )
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in r.aiter_bytes():  # decompressed bytes
-                        size += len(chunk)
-                        if size > cap:
-                            raise FetchError(
-                                "too_large", f"{current}: more than {cap} bytes (cut off)"
-                            )
-                        chunks.append(chunk)
-                    out.body = b"".join(chunks)
-                    if (
-                        expect == "html"
-                        and out.content_type not in _HTML_TYPES
-                        and not _sniff_html(out.body)
-                    ):
-                        raise FetchError(
-                            "not_html",
-                            f"{current}: served as {out.content_type or 'no type'}, not HTML",
-                        )
-                    return out
-            except httpx.TimeoutException:
-                raise FetchError("timeout", f"{current}: timed out") from None
-            except httpx.ConnectError as e:
-                cause = e.__cause__ or e.__context__
-                while cause is not None and not isinstance(cause, socket.gaierror):
-                    cause = cause.__cause__ or cause.__context__
-                if isinstance(cause, socket.gaierror):
-                    raise FetchError("dns", f"{current}: {cause}") from None
-                raise FetchError("refused", f"{current}: {e}") from None
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-                raise FetchError("refused", f"{current}: connection broken: {e}") from None
-            except httpx.HTTPError as e:
-                raise FetchError("network", f"{current}: {e}") from None
+                redirects.append(current)
+                current = location
+                continue
+            if resp.status in (429, 503):
+                wait = retry_after_seconds(resp.headers.get("retry-after"))
+                if wait is not None and wait <= self.net.max_retry_after_seconds and retries < 2:
+                    retries += 1
+                    self._next_slot[host] = max(
+                        self._next_slot.get(host, 0.0), time.monotonic() + wait
+                    )
+                    continue
+                if wait is not None:
+                    self._blocked[host] = time.monotonic() + wait
+                raise FetchError(
+                    f"http_{resp.status}",
+                    f"{current}: {resp.headers.get(':reason', '')}".strip()
+                    + (f" (Retry-After {wait:.0f}s)" if wait is not None else ""),
+                    retry_after=wait,
+                )
+            if resp.status >= 400:
+                raise FetchError(f"http_{resp.status}", f"{current}: {resp.headers[':reason']}")
+            resp.redirects = redirects
+            return resp
+
+    async def _once(
+        self, url: str, expect: Expect, cap: int, headers: dict[str, str]
+    ) -> tuple[Response, str | None]:
+        """One request: (the response, None) or (a bodiless response, the redirect target)."""
+        assert self._client is not None, "use Fetcher as an async context manager"
+        self.requests += 1
+        try:
+            async with self._client.stream("GET", url, headers=headers) as r:
+                out = Response(
+                    url=url,
+                    status=r.status_code,
+                    headers={k.lower(): v for k, v in r.headers.items()}
+                    | {":reason": r.reason_phrase},
+                )
+                if r.status_code in _REDIRECTS and "location" in r.headers:
+                    return out, urljoin(url, r.headers["location"])
+                if r.status_code == 304 or r.status_code >= 400:
+                    return out, None
+                _refuse_type(url, expect, out.content_type)
+                declared = r.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    raise FetchError("too_large", f"{url}: {declared} bytes declared, cap is {cap}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in r.aiter_bytes():  # decompressed bytes
+                    size += len(chunk)
+                    if size > cap:
+                        raise FetchError("too_large", f"{url}: more than {cap} bytes (cut off)")
+                    chunks.append(chunk)
+                out.body = b"".join(chunks)
+                if (
+                    expect == "html"
+                    and out.content_type not in _HTML_TYPES
+                    and not _sniff_html(out.body)
+                ):
+                    raise FetchError(
+                        "not_html", f"{url}: served as {out.content_type or 'no type'}, not HTML"
+                    )
+                return out, None
+        except httpx.TimeoutException as e:
+            kind = {
+                httpx.ConnectTimeout: "connect",
+                httpx.ReadTimeout: "read",
+                httpx.WriteTimeout: "write",
+                httpx.PoolTimeout: "pool",
+            }.get(type(e), "")
+            raise FetchError("timeout", f"{url}: {kind} timeout".replace(":  ", ": ")) from None
+        except httpx.ConnectError as e:
+            raise FetchError("refused", f"{url}: {e}") from None
+        except httpx.DecodingError as e:
+            raise FetchError(
+                "bad_encoding", f"{url}: the compressed body is corrupt: {e}"
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            raise FetchError(
+                "refused", f"{url}: connection broken: {e or type(e).__name__}"
+            ) from None
+        except httpx.HTTPError as e:
+            raise FetchError("network", f"{url}: {e}") from None
+
+    async def _check_robots(self, url: str) -> None:
+        """Raise robots_disallowed (or robots_unavailable when robots.txt answers 5xx or cannot
+        be reached: RFC 9309 says to assume a complete disallow then)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc.lower()}"
+        async with self._robot_locks[origin]:
+            entry = _ROBOTS.get(origin)
+            if entry is None or not entry.fresh():
+                entry = await self._fetch_robots(origin)
+                _ROBOTS[origin] = entry
+        if (e := entry.unavailable) is not None:
+            if e.reason.startswith("http_5"):
+                raise FetchError(
+                    "robots_unavailable", f"{origin}/robots.txt: {e.reason}", stage="robots"
+                )
+            # the host cannot be reached at all: the page fails for the same reason
+            raise FetchError(e.reason, f"{e.detail} (fetching robots.txt)")
+        if (delay := entry.delay()) is not None:
+            self._delays[parts.hostname or ""] = delay
+        if entry.parser is not None and not entry.parser.can_fetch(ROBOTS_AGENT, url):
+            raise FetchError(
+                "robots_disallowed", f"{url}: forbidden by {origin}/robots.txt", stage="robots"
+            )
+
+    async def _fetch_robots(self, origin: str) -> _Robots:
+        try:
+            resp = await self._get(f"{origin}/robots.txt", "any", ROBOTS_MAX_BYTES, {}, False)
+        except FetchError as e:
+            if e.reason.startswith("http_4") or e.reason in ("too_large", "bad_encoding"):
+                return _Robots(None, time.monotonic())  # no usable robots.txt: all allowed
+            return _Robots(None, time.monotonic(), unavailable=e)
+        parser = RobotFileParser()
+        parser.parse(resp.body.decode("utf-8", errors="replace").splitlines())
+        return _Robots(parser, time.monotonic())
+
+
+def _refuse_type(url: str, expect: Expect, content_type: str) -> None:
+    """Refuse a declared type that cannot be what was asked for, before its body is read."""
+    if expect == "html" and not _looks_html(content_type):
+        raise FetchError("not_html", f"{url}: content type {content_type or 'unknown'}")
+    if expect == "feed" and (
+        content_type.startswith(_NOT_FEED_PREFIXES) or content_type in _NOT_FEED_TYPES
+    ):
+        raise FetchError("not_a_feed", f"{url}: content type {content_type}")
 
 
 def _looks_html(content_type: str) -> bool:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 # Before Prefect is imported anywhere: its state goes to a throwaway folder, telemetry off.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="corpus-monitor-test-prefect-")
@@ -18,9 +19,19 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"  # the ki
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from flows.demo import SITE  # noqa: E402
 from flows.demo.server import SiteServer  # noqa: E402
+
+# Property tests (tests/test_properties.py): the same examples on every run and machine, no
+# example database written anywhere, no per-example deadline (a busy CI machine is not a bug).
+# HYPOTHESIS_PROFILE=thorough searches harder when hunting a bug by hand.
+settings.register_profile("ci", database=None, derandomize=True, deadline=None, max_examples=60)
+settings.register_profile(
+    "thorough", settings.get_profile("ci"), derandomize=False, max_examples=2000
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_FEEDS = ["meridian.xml", "northgate.atom", "baltic.xml", "topics-musk.xml"]
@@ -78,7 +89,12 @@ def write_config(
     gx_dir = path.parent / "expectations"
     if not gx_dir.exists():
         shutil.copytree(REPO / "expectations", gx_dir, ignore=shutil.ignore_patterns("uncommitted"))
-    net = {"allow_private_addresses": True, "timeout_seconds": 5} | (network or {})
+    # the test sites are on loopback: their host:port is exempt, every other private address
+    # stays refused, as in production
+    hosts = sorted({urlsplit(u).netloc for u in feeds})
+    net = {"allowed_hosts": hosts, "timeout_seconds": 5, "per_host_delay_seconds": 0} | (
+        network or {}
+    )
     lines = [
         "[warehouse]",
         f"path = {toml_value(str(db))}",
@@ -97,6 +113,16 @@ def write_config(
         lines += ["[[feeds]]", f"url = {toml_value(url)}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_robots_cache() -> Iterator[None]:
+    """robots.txt is cached per origin for the process; tests reuse loopback ports."""
+    from flows import fetch
+
+    fetch._ROBOTS.clear()
+    yield
+    fetch._ROBOTS.clear()
 
 
 @pytest.fixture

@@ -323,7 +323,7 @@ def test_private_addresses_are_refused_by_default(
         feeds=[site.url("/feeds/meridian.xml")],
         db=tmp_path / "w.duckdb",
         seeds=seeds_dir,
-        network={"allow_private_addresses": False},
+        network={"allowed_hosts": []},
     )
     monitor(config=str(cfg))
     assert rows(tmp_path / "w.duckdb", "SELECT stage, reason FROM fetch_errors") == [
