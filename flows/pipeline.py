@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -17,10 +17,11 @@ import duckdb
 import numpy as np
 
 from flows import warehouse as wh
+from flows.archive import Stored
 from flows.config import DedupSettings, FeedSettings, NetworkSettings, Settings
 from flows.dedup import Doc, MinHasher, Verdict, content_hash, decide
 from flows.errors import FetchError
-from flows.extract import Extracted, Page, extract_pages
+from flows.extract import Extracted, Page, extract_and_archive, extract_pages
 from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
 from flows.fetch import Fetcher
 from flows.seeds import Seed, load_seeds
@@ -37,6 +38,20 @@ class Failure:
     stage: str  # feed | page | robots | extract
     reason: str
     detail: str
+    raw: RawPage | None = None  # a page that failed extraction is archived all the same
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """A fetched page as the raw archive holds it (its raw_pages row, less the article)."""
+
+    url: str  # canonical URL after redirects
+    stored: Stored | None  # None: the archive could not take it (``error`` says why)
+    content_type: str | None
+    charset: str | None
+    fetched_at: datetime
+    item: FeedItem  # the feed entry: its title, author and date are extraction fallbacks
+    error: str | None = None
 
 
 @dataclass
@@ -57,6 +72,7 @@ class Plan:
     items_seen: int = 0
     deferred: list[Work] = field(default_factory=list)  # over the pages-per-run cap
     from_pending: int = 0  # work items held back by earlier runs
+    unseen: set[str] = field(default_factory=set)  # URLs no run had met before (nor queued)
 
 
 def now() -> datetime:
@@ -143,6 +159,7 @@ def plan(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll], settings: Se
     cap = settings.network.max_pages_per_run
     out.work, out.deferred = work[:cap], work[cap:]
     held = {row["url"] for row in pending}
+    out.unseen = wh.unseen_urls(con, [w.url for w in work if w.url not in held])
     out.from_pending = sum(1 for w in out.work if w.url in held)
     return out
 
@@ -166,7 +183,14 @@ def fetch_pages(work: Sequence[Work], net: NetworkSettings) -> tuple[list[Page],
             )
         except FetchError as e:
             return Failure(w.url, item.feed_url, e.stage or "page", e.reason, e.detail)
-        return Page(canonical_url(resp.url), resp.body, resp.charset, item)
+        return Page(
+            canonical_url(resp.url),
+            resp.body,
+            resp.charset,
+            item,
+            content_type=resp.content_type or None,
+            fetched_at=now(),
+        )
 
     async def go() -> list[Page | Failure]:
         async with Fetcher(net) as f:
@@ -224,23 +248,65 @@ class Derive:
 
 
 def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted], list[Failure]]:
-    """Extract articles; their signatures and topics are computed in the same worker."""
-    results = extract_pages(
-        list(pages),
+    """Extract articles; their signatures and topics are computed in the same worker, which
+    also stores the page's bytes in the raw archive (``retention.archive_raw``). Each article
+    and extraction failure carries its :class:`RawPage`."""
+    options: dict[str, Any] = dict(
         min_chars=settings.pipeline.min_text_chars,
         workers=settings.pipeline.extract_workers,
         derive=Derive.of(settings),
     )
+    results: list[tuple[Extracted | FetchError, Stored | str | None]]
+    if settings.retention.archive_raw:
+        results = list(extract_and_archive(list(pages), settings.raw_dir, **options))
+    else:
+        results = [(r, None) for r in extract_pages(list(pages), **options)]
     articles, failures = [], []
-    for page, r in zip(pages, results, strict=True):
+    for page, (r, stored) in zip(pages, results, strict=True):
+        raw = None
+        if stored is not None:
+            raw = RawPage(
+                page.url,
+                stored if isinstance(stored, Stored) else None,
+                page.content_type,
+                page.charset,
+                page.fetched_at or now(),
+                page.item,
+                stored if isinstance(stored, str) else None,
+            )
         if isinstance(r, FetchError):
             # keyed by the feed's URL for the page, which is what the next run looks up
             failures.append(
-                Failure(page.item.url, page.item.feed_url, "extract", r.reason, r.detail)
+                Failure(page.item.url, page.item.feed_url, "extract", r.reason, r.detail, raw)
             )
         else:
-            articles.append(r)
+            articles.append(replace(r, raw=raw))
     return articles, failures
+
+
+def raw_pages(articles: Sequence[Extracted], failures: Sequence[Failure]) -> list[RawPage]:
+    """The archived pages of a batch (before redirects are merged: every page counts)."""
+    return [a.raw for a in articles if a.raw is not None] + [
+        f.raw for f in failures if f.raw is not None
+    ]
+
+
+def archive_summary(raws: Sequence[RawPage]) -> str | None:
+    """One log line on what the batch added to the raw archive."""
+    if not raws:
+        return None
+    stored = [r.stored for r in raws if r.stored is not None]
+    new = [s for s in stored if s.written]
+    size, packed = sum(s.size for s in new), sum(s.written for s in new)
+    ms = 1000 * sum(s.seconds for s in stored) / max(len(stored), 1)
+    line = (
+        f"archived {len(new)} new pages, {size / 1024:.0f} KB as {packed / 1024:.0f} KB gzip "
+        f"({len(stored) - len(new)} already there; {ms:.2f} ms a page)"
+    )
+    failed = [r for r in raws if r.error]
+    if failed:
+        line += f"; {len(failed)} could not be archived, e.g. {failed[0].error}"
+    return line
 
 
 # --- dedup, topics, load ---------------------------------------------------------------------
@@ -414,7 +480,7 @@ def add_polls(
             conditional=p.conditional,
             entries_dropped=p.entries_dropped,
             retry_after=p.retry_after,
-            unreliable=hid_entries(p, n_new),
+            unreliable=hid_entries(p, sum(1 for it in p.items if it.url in plan.unseen)),
             backoff_base=every.get(p.feed_url) or default or DEFAULT_BACKOFF,
             max_backoff=settings.network.max_backoff,
             failing_after=settings.network.failing_after,
@@ -445,16 +511,46 @@ def add_polls(
 DEFAULT_BACKOFF = 900  # seconds: the first wait after a failure when a feed has no interval
 
 
-def hid_entries(p: FeedPoll, new_items: int) -> bool:
-    """An unconditional fetch found new entries under the very validators the server had been
+def hid_entries(p: FeedPoll, unseen: int) -> bool:
+    """An unconditional fetch found entries never seen before under the very validators the server had been
     answering 304 to: its conditional answers cannot be trusted."""
-    if p.status != "ok" or p.conditional or not new_items:
+    if p.status != "ok" or p.conditional or not unseen:
         return False
     sent = p.sent
     return bool(
         (sent.etag and sent.etag == p.cursor.etag)
         or (sent.last_modified and sent.last_modified == p.cursor.last_modified)
     )
+
+
+def add_raw_pages(batch: wh.LoadBatch, run_id: str, raws: Sequence[RawPage]) -> None:
+    """raw_pages rows for the batch's archived pages, in the batch's transaction. Call it once
+    the batch is built: a page belongs to the article its feed entry became (seen_urls), or to
+    none (no text, or held in quarantine)."""
+    became = {r["url"]: r["article_id"] for r in batch.rows["seen_urls"]}
+    rows: dict[str, dict[str, Any]] = {}
+    for r in raws:
+        if r.stored is None:
+            continue
+        aid = became.get(r.item.url)
+        if r.url in rows and (aid is None or rows[r.url]["article_id"] is not None):
+            continue  # two entries that led to one page: the one that made an article wins
+        rows[r.url] = dict(
+            url=r.url,
+            article_id=aid,
+            sha256=r.stored.sha256,
+            bytes=r.stored.size,
+            content_type=r.content_type,
+            charset=r.charset,
+            fetched_at=r.fetched_at,
+            run_id=run_id,
+            feed_url=r.item.feed_url,
+            entry_url=r.item.entry_url,
+            entry_title=r.item.title,
+            entry_author=r.item.author,
+            entry_published_at=r.item.published_at,
+        )
+    batch.rows["raw_pages"] += rows.values()
 
 
 Held = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # (article record, what it failed)
@@ -592,6 +688,11 @@ def release(
             "UPDATE quarantine SET released_at = ?, released_run = ? "
             "WHERE quarantine_id IN (SELECT unnest(?::VARCHAR[]))"
         )
-        wh.load(con, run_id, batch, also=[(mark, [now(), run_id, released])])
+        # their archived pages belong to the articles now
+        link = (
+            "UPDATE raw_pages r SET article_id = a.article_id FROM articles a "
+            "WHERE r.article_id IS NULL AND r.url = a.url AND a.run_id = ?"
+        )
+        wh.load(con, run_id, batch, also=[(mark, [now(), run_id, released]), (link, [run_id])])
         return released, still
     return [], still

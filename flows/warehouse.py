@@ -172,6 +172,19 @@ def feed_cursors(
     return {url: (etag, lm, bool(validate)) for url, etag, lm, validate in rows}
 
 
+def unseen_urls(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> set[str]:
+    """The ``urls`` that no run has tried (no seen_urls row)."""
+    if not urls:
+        return set()
+    _in(con, "probe_urls", "url", urls, pa.string())
+    seen = {
+        u
+        for (u,) in con.execute("SELECT url FROM seen_urls JOIN probe_urls USING (url)").fetchall()
+    }
+    con.unregister("probe_urls")
+    return set(urls) - seen
+
+
 def pending_items(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Entries held for a later run by the pages-per-run cap, oldest first."""
     cur = con.execute("SELECT * FROM pending_items ORDER BY queued_at, url")
@@ -369,6 +382,23 @@ _SCHEMAS: dict[str, pa.Schema] = {
             ("validated_at", pa.timestamp("us", tz="UTC")),
         ]
     ),
+    "raw_pages": pa.schema(
+        [
+            ("url", pa.string()),
+            ("article_id", pa.string()),
+            ("sha256", pa.string()),
+            ("bytes", pa.int64()),
+            ("content_type", pa.string()),
+            ("charset", pa.string()),
+            ("fetched_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
+            ("feed_url", pa.string()),
+            ("entry_url", pa.string()),
+            ("entry_title", pa.string()),
+            ("entry_author", pa.string()),
+            ("entry_published_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
     "feed_polls": pa.schema(
         [
             ("run_id", pa.string()),
@@ -438,6 +468,17 @@ _LOAD_SQL: dict[str, str] = {
     "quarantine": "INSERT INTO quarantine BY NAME SELECT * FROM stage_quarantine "
     "ON CONFLICT (quarantine_id) DO NOTHING",
     "dq_results": "INSERT INTO dq_results BY NAME SELECT * FROM stage_dq_results",
+    # a page fetched again replaces its archived copy; the article it made stays linked
+    "raw_pages": """
+        INSERT INTO raw_pages BY NAME SELECT * FROM stage_raw_pages
+        ON CONFLICT (url) DO UPDATE SET
+            article_id = coalesce(excluded.article_id, raw_pages.article_id),
+            sha256 = excluded.sha256, bytes = excluded.bytes,
+            content_type = excluded.content_type, charset = excluded.charset,
+            fetched_at = excluded.fetched_at, run_id = excluded.run_id,
+            feed_url = excluded.feed_url, entry_url = excluded.entry_url,
+            entry_title = excluded.entry_title, entry_author = excluded.entry_author,
+            entry_published_at = excluded.entry_published_at""",
     "feed_polls": """
         INSERT INTO feed_polls BY NAME
         SELECT run_id, feed_url, polled_at, status, http_status, items, new_items, error, detail,
