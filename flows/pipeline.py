@@ -512,8 +512,8 @@ DEFAULT_BACKOFF = 900  # seconds: the first wait after a failure when a feed has
 
 
 def hid_entries(p: FeedPoll, unseen: int) -> bool:
-    """An unconditional fetch found entries never seen before under the very validators the server had been
-    answering 304 to: its conditional answers cannot be trusted."""
+    """An unconditional fetch found entries never seen before under the very validators the
+    server had been answering 304 to: its conditional answers cannot be trusted."""
     if p.status != "ok" or p.conditional or not unseen:
         return False
     sent = p.sent
