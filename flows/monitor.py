@@ -17,11 +17,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows import archive
 from flows import pipeline as p
 from flows import warehouse as wh
 from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
 from flows.errors import WarehouseBusy
 from flows.extract import Extracted, Page
+from flows.faults import pause_point
 from flows.feeds import FeedCursor, FeedPoll
 from flows.report import (
     needs_attention,
@@ -62,6 +64,7 @@ def sync_seeds(settings: Settings, run_id: str) -> dict[str, FeedCursor]:
 )
 def poll_feed(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> FeedPoll:
     result = p.poll(feed, cursor, net)
+    pause_point("poll")
     log = get_run_logger()
     if result.status == "error":
         log.warning(
@@ -102,6 +105,7 @@ def fetch_pages(
     n: int, work: list[p.Work], net: NetworkSettings
 ) -> tuple[list[Page], list[p.Failure]]:
     pages, failures = p.fetch_pages(work, net)
+    pause_point("fetch")
     log = get_run_logger()
     for f in failures:
         log.warning("page %s failed: %s: %s", f.url, f.reason, f.detail)
@@ -114,10 +118,13 @@ def extract_articles(
     n: int, pages: list[Page], settings: Settings
 ) -> tuple[list[Extracted], list[p.Failure]]:
     articles, failures = p.extract(pages, settings)
+    pause_point("extract")
     log = get_run_logger()
     for f in failures:
         log.warning("no article at %s: %s", f.url, f.detail)
     log.info("batch %d: %d articles extracted from %d pages", n, len(articles), len(pages))
+    if line := p.archive_summary(p.raw_pages(articles, failures)):
+        log.info("batch %d: %s", n, line)
     return articles, failures
 
 
@@ -140,6 +147,7 @@ def dedup_and_load(
     """
     log = get_run_logger()
     with _open(settings) as con:
+        raws = p.raw_pages(articles, failures)
         articles, links = p.merge_redirects(con, articles, settings)
         batch, held = p.gate_and_build(
             con, settings, run_id, n, work, articles, failures, [*known_links, *links]
@@ -150,11 +158,31 @@ def dedup_and_load(
                 record["url"],
                 "; ".join(f"{f['expectation']}({f['field']}) = {f['value']!r}" for f in failed),
             )
+        p.add_raw_pages(batch, run_id, raws)
         if polls is not None:
             p.add_polls(batch, run_id, polls, plan, settings)
         wh.load(con, run_id, batch)
     log.info("batch %d loaded: %s", n, batch.counts)
     return batch.counts
+
+
+@task(name="prune-archive", cache_policy=NO_CACHE, persist_result=False)
+def prune_archive(settings: Settings) -> None:
+    """Archived pages older than retention.raw_days go, and files no row refers to (a load
+    that never committed)."""
+    with _open(settings) as con:
+        freed = archive.prune(con, settings.raw_dir, settings.retention.raw_days, p.now())
+    log = get_run_logger()
+    if freed.files or freed.rows or freed.temp_files:
+        log.info(
+            "raw archive: %d pages past retention, %d files (%d KB) freed, %d of them orphans",
+            freed.rows,
+            freed.files + freed.temp_files,
+            freed.bytes // 1024,
+            freed.orphans + freed.temp_files,
+        )
+    for error in freed.errors:
+        log.warning("raw archive: could not delete %s", error)
 
 
 @task(name="quality-gates", cache_policy=NO_CACHE, persist_result=False)
@@ -173,6 +201,7 @@ def quality_gates(settings: Settings, run_id: str) -> dict[str, Any]:
         check = quality.check_run(
             con, run_id, settings.quality, quality.parameters(settings.quality)
         )
+        pause_point("gates")
         rows = quality.result_rows(run_id, None, check.outcomes, {}, p.now())
         for r in rows:
             r["severity"] = check.severity[f"{r['suite']}:{r['field']}"]
@@ -257,6 +286,7 @@ def monitor(
                     results if last else None,
                     plan,
                 )
+            prune_archive(settings)
             dq = quality_gates(settings, run_id)
             if dq["errors"]:
                 from flows.quality import QualityError

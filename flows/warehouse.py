@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from flows.dedup import Stored
 from flows.errors import WarehouseBusy, WarehouseError
+from flows.faults import pause_point
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
 SCHEMA_VERSION = 5
@@ -558,6 +559,7 @@ def load(
             con.execute(
                 f"UPDATE runs SET {sets} WHERE run_id = ?", [*batch.counts.values(), run_id]
             )
+        pause_point("load")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
