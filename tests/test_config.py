@@ -134,3 +134,14 @@ def test_cli_missing_config_exits_2(tmp_path: Path) -> None:
     out = _cli("run", "--config", str(tmp_path / "missing.toml"), cwd=tmp_path)
     assert out.returncode == 2
     assert "missing.toml: config file not found" in out.stderr
+
+
+def test_the_example_config_is_valid_and_lists_every_network_key() -> None:
+    from flows.config import NetworkSettings
+
+    example = Path(__file__).parent.parent / "corpus-monitor.example.toml"
+    settings = load_settings(example)
+    assert settings.network.contact and settings.network.contact in settings.network.agent
+    text = example.read_text(encoding="utf-8")
+    missing = [k for k in NetworkSettings.model_fields if f"\n{k} = " not in text]
+    assert missing == []
