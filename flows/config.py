@@ -28,7 +28,7 @@ from flows.errors import ConfigError
 DEFAULT_CONFIG = "corpus-monitor.toml"
 CONFIG_ENV = "CORPUS_MONITOR_CONFIG"
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -210,6 +210,17 @@ class ScheduleSettings(_Strict):
     cron: str | None = None
     timezone: str = "UTC"
 
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from None
+        return v
+
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
@@ -334,8 +345,19 @@ class RetentionSettings(_Strict):
         None, description="the archive folder [default: <warehouse file>.raw beside it]"
     )
     raw_days: int | None = Field(
-        90, ge=1, description="prune archived pages older than this; omit to keep them forever"
+        90,
+        ge=1,
+        description='prune archived pages older than this many days; "forever" keeps them',
     )
+
+    @field_validator("raw_days", mode="before")
+    @classmethod
+    def _forever(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() == "forever":
+            return None
+        if isinstance(v, str | bool):
+            raise ValueError(f'{v!r}: write a number of days, or "forever"')
+        return v
 
 
 class Settings(_Strict):
@@ -455,6 +477,8 @@ def load_settings(path: str | Path | None, db: str | Path | None = None) -> Sett
         raise ConfigError(f"{found}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{found}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"{found}: not valid TOML: values nested too deeply") from None
     settings = settings_from_dict(data, str(found)).resolve_paths(found.resolve().parent)
     if db is not None:
         settings = settings.model_copy(

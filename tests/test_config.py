@@ -72,6 +72,18 @@ def test_db_option_overrides_warehouse(tmp_path: Path) -> None:
         (("max_page_bytes = 5_000_000", "max_page_bytes = [1]"), "network.max_page_bytes"),
         (('musk = ["Elon Musk", "Musk"]', "musk = []"), "topics"),
         (("[seeds]", "[seed]"), "seed"),
+        (
+            ("timeout_seconds = 20", 'timeout_seconds = 20\nallowed_hosts = ["http://x/"]'),
+            "network.allowed_hosts",
+        ),
+        (
+            ("timeout_seconds = 20", 'timeout_seconds = 20\nresolve = { "a.test" = "nowhere" }'),
+            "network.resolve",
+        ),
+        (
+            ("[[feeds]]", '[schedule]\nevery = "1h"\ntimezone = "Mars/Olympus"\n[[feeds]]'),
+            "schedule.timezone",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, edit: tuple[str, str], names: str) -> None:
@@ -92,7 +104,7 @@ def test_durations() -> None:
     assert parse_duration("2h") == 7200
     assert parse_duration("1d") == 86400
     assert parse_duration("30s") == 30
-    for bad in ("15", "fast", "5w", "-1m", "0s"):
+    for bad in ("15", "fast", "5w", "-1m", "0s", "١٥m"):
         with pytest.raises(ValueError):
             parse_duration(bad)
 
