@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -273,6 +274,7 @@ def demo(
     db = root / "warehouse" / "demo.duckdb"
     for stale in (db, Path(f"{db}.wal")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(f"{db}.raw", ignore_errors=True)  # the last demo's raw page archive
     with SiteServer(SITE) as site, tempfile.TemporaryDirectory() as tmp:
         cfg = _demo_config(site.base_url, root, Path(tmp))
         typer.echo(f"demo news site: {site.base_url}/  (4 feeds, 31 articles, a few broken links)")
@@ -760,6 +762,107 @@ def retag(config: ConfigOpt = None, db: DbOpt = None) -> None:
         f"retagged {summary.articles} articles with {len(settings.topics)} topics: "
         f"{summary.topic_rows} topic rows, {summary.pair_rows} pair rows, {summary.seconds} s"
     )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    size = n / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@app.command()
+def reextract(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only pages fetched on or after this day, YYYY-MM-DD (default: every page)"
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Extract every archived page again (after an extractor upgrade) and update the articles'
+    text and metadata, their dedup verdicts and topics; one transaction, no network request.
+    A page whose archived file is gone is reported and its article left as it is."""
+    from datetime import UTC
+
+    from flows.config import load_settings
+    from flows.reextract import reextract as run_reextract
+
+    start = None
+    if since:
+        try:
+            start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
+        except ValueError:
+            typer.echo(f"corpus-monitor: --since {since!r}: not a date (YYYY-MM-DD)", err=True)
+            raise typer.Exit(2) from None
+    try:
+        settings = load_settings(config, db)
+        with _exclusive(settings) as con:
+            s = run_reextract(con, settings, start)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if fmt is Format.json:
+        typer.echo(json.dumps(s.as_dict()))
+        return
+    typer.echo(
+        f"read {s.pages} archived pages ({s.articles} articles) in {s.seconds} s, no request made"
+    )
+    typer.echo(
+        f"texts changed: {s.texts_changed}, metadata only: {s.metadata_changed}, "
+        f"unchanged: {s.unchanged}"
+    )
+    left = " (their articles left as they were)" if s.missing_files else ""
+    typer.echo(f"missing files: {s.missing_files}{left}")
+    for detail in s.missing:
+        typer.echo(f"  {detail}")
+    if s.no_text:
+        typer.echo(f"no text any more: {s.no_text} articles (left as they were)")
+    if s.new_texts:
+        typer.echo(
+            f"pages without an article that yield text now: {s.new_texts} (not loaded; their "
+            "rows in raw_pages have no article_id)"
+        )
+    if s.dedup_rebuilt or s.topics_retagged:
+        typer.echo(
+            f"dedup index rebuilt: {s.verdicts_changed} articles changed verdict or cluster; "
+            "topic tables recomputed"
+        )
+
+
+@app.command()
+def prune(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
+    """Delete archived pages older than [retention] raw_days (their rows, and their files when no
+    other page has the same bytes) and archive files no row refers to; print what was freed.
+    Every run does the same at its end."""
+    from flows import archive, pipeline
+    from flows.config import load_settings
+
+    try:
+        settings = load_settings(config, db)
+        days = settings.retention.raw_days
+        with _exclusive(settings) as con:
+            s = archive.prune(con, settings.raw_dir, days, pipeline.now())
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if fmt is Format.json:
+        typer.echo(json.dumps(s.as_dict()))
+    else:
+        kept = f"older than {days} days" if days is not None else "(kept forever)"
+        typer.echo(
+            f"freed {s.files + s.temp_files} files, {_size(s.bytes)}: {s.rows} archived pages "
+            f"{kept}, {s.orphans + s.temp_files} files no page referred to"
+        )
+        for error in s.errors:
+            typer.echo(f"corpus-monitor: could not delete {error}", err=True)
+    if s.errors:
+        raise typer.Exit(1)
 
 
 @app.command()

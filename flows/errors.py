@@ -45,6 +45,10 @@ class FetchError(CorpusMonitorError):
         self.retry_after = retry_after  # seconds the server asked to wait (429/503)
         self.stage = stage  # robots: refused by robots.txt rather than by the page itself
 
+    def __reduce__(self) -> tuple[type[FetchError], tuple[str, str], dict[str, object]]:
+        # rebuilt from its fields when an extraction worker returns it to the flow process
+        return type(self), (self.reason, self.detail), self.__dict__
+
 
 # Documented failure reasons, stored in fetch_errors.reason and feed_polls.error.
 REASONS: dict[str, str] = {

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from flows import archive
 from flows.errors import FetchError
 from flows.feeds import FeedItem
 from flows.text import clean_text
@@ -31,6 +33,30 @@ class Page:
     body: bytes
     charset: str | None
     item: FeedItem  # the feed entry that led here (title/author/date fallbacks)
+    content_type: str | None = None  # as the server declared it, without parameters
+    fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ArchivedPage:
+    """A page whose bytes are in the raw archive: the extraction worker reads them itself."""
+
+    url: str
+    sha256: str
+    charset: str | None
+    item: FeedItem
+    content_type: str | None = None
+
+    def page(self, body: bytes) -> Page:
+        return Page(self.url, body, self.charset, self.item, self.content_type)
+
+
+@dataclass(frozen=True)
+class MissingFile:
+    """An archived page whose file is gone or unreadable."""
+
+    url: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,8 @@ class Extracted:
     item: FeedItem
     # Per-article work done next to the extraction, in the same worker (see extract_pages).
     derived: Any = None
+    # The archived page it came from (flows.pipeline.RawPage), when the archive is on.
+    raw: Any = None
 
 
 _DATE_PARAMS = {
@@ -184,6 +212,31 @@ def _extract_or_error(
     return replace(extracted, derived=derive(extracted)) if derive else extracted
 
 
+def _extract_and_store(
+    args: tuple[Page, int, Callable[[Extracted], Any] | None, Path],
+) -> tuple[Extracted | FetchError, archive.Stored | str]:
+    """Extract a page and store its bytes in the archive (an OSError there is returned as text:
+    the article is not lost because the archive could not take its page)."""
+    page, min_chars, derive, raw_dir = args
+    stored: archive.Stored | str
+    try:
+        stored = archive.store(raw_dir, page.body)
+    except OSError as e:
+        stored = f"{page.url}: {type(e).__name__}: {e}"
+    return _extract_or_error((page, min_chars, derive)), stored
+
+
+def _load_and_extract(args: tuple[ArchivedPage, int, Path]) -> Extracted | FetchError | MissingFile:
+    ref, min_chars, raw_dir = args
+    try:
+        body = archive.load(raw_dir, ref.sha256)
+    except FileNotFoundError:
+        return MissingFile(ref.url, f"{archive.path_for(raw_dir, ref.sha256)}: no such file")
+    except (OSError, archive.Unreadable) as e:
+        return MissingFile(ref.url, str(e))
+    return _extract_or_error((ref.page(body), min_chars, None))
+
+
 # Below this many pages a process pool costs more (worker start-up, imports) than it saves.
 _POOL_MIN_PAGES = 48
 _pools: dict[int, ProcessPoolExecutor] = {}
@@ -209,6 +262,18 @@ def shutdown_pools() -> None:
     _pools.clear()
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _map(fn: Callable[[_T], _R], jobs: list[_T], workers: int) -> list[_R]:
+    """``fn`` over ``jobs``, in the pool when the batch is large enough to pay for it."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < _POOL_MIN_PAGES:
+        return [fn(j) for j in jobs]
+    return list(_pool(workers).map(fn, jobs, chunksize=4))
+
+
 def extract_pages(
     pages: list[Page],
     *,
@@ -222,8 +287,28 @@ def extract_pages(
     CPU work after extraction (signatures, topic matching) is spread over the cores too; its
     result is ``Extracted.derived``.
     """
-    workers = workers or os.cpu_count() or 1
-    jobs = [(p, min_chars, derive) for p in pages]
-    if workers == 1 or len(pages) < _POOL_MIN_PAGES:
-        return [_extract_or_error(j) for j in jobs]
-    return list(_pool(workers).map(_extract_or_error, jobs, chunksize=4))
+    return _map(_extract_or_error, [(p, min_chars, derive) for p in pages], workers)
+
+
+def extract_and_archive(
+    pages: list[Page],
+    raw_dir: Path,
+    *,
+    min_chars: int = 0,
+    workers: int = 0,
+    derive: Callable[[Extracted], Any] | None = None,
+) -> list[tuple[Extracted | FetchError, archive.Stored | str]]:
+    """:func:`extract_pages`, and each page's bytes stored in the raw archive by the same worker
+    (hashing and compressing are CPU work too). Each result comes with what was stored, or why
+    the page could not be."""
+    jobs = [(p, min_chars, derive, raw_dir.resolve()) for p in pages]
+    return _map(_extract_and_store, jobs, workers)
+
+
+def extract_archived(
+    pages: list[ArchivedPage], raw_dir: Path, *, min_chars: int = 0, workers: int = 0
+) -> list[Extracted | FetchError | MissingFile]:
+    """Extract pages again from the raw archive: each worker reads and decompresses its pages
+    itself, so the bytes never pass through the calling process. No request is made."""
+    jobs = [(p, min_chars, raw_dir.resolve()) for p in pages]
+    return _map(_load_and_extract, jobs, workers)

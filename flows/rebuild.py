@@ -94,10 +94,13 @@ def _signed(
         yield done_rows, fut.result()
 
 
-def rebuild(con: duckdb.DuckDBPyConnection, settings: DedupSettings) -> RebuildSummary:
+def rebuild(
+    con: duckdb.DuckDBPyConnection, settings: DedupSettings, *, transaction: bool = True
+) -> RebuildSummary:
     """Rebuild the dedup index and every article's verdict and cluster, in one transaction.
 
-    The caller holds the run lock (no run may write meanwhile) and has synced the seeds.
+    The caller holds the run lock (no run may write meanwhile) and has synced the seeds. With
+    ``transaction=False`` it runs inside the caller's transaction, which commits or rolls back.
     """
     t0 = time.perf_counter()
     hasher = MinHasher(settings)
@@ -108,7 +111,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, settings: DedupSettings) -> RebuildS
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
     after: Counter[str] = Counter()
     changed = 0
-    con.execute("BEGIN")
+    if transaction:
+        con.execute("BEGIN")
     try:
         con.execute("DELETE FROM dedup_lsh")
         con.execute("DELETE FROM dedup_signatures")
@@ -167,9 +171,11 @@ def rebuild(con: duckdb.DuckDBPyConnection, settings: DedupSettings) -> RebuildS
             """
         )
         con.execute("DROP TABLE rebuild_verdicts")
-        con.execute("COMMIT")
+        if transaction:
+            con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        if transaction:
+            con.execute("ROLLBACK")
         raise
     finally:
         if pool is not None:

@@ -52,9 +52,12 @@ def _chunks(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, str | No
         yield rows[i : i + _CHUNK]
 
 
-def retag(con: duckdb.DuckDBPyConnection, topics: dict[str, list[str]]) -> RetagSummary:
+def retag(
+    con: duckdb.DuckDBPyConnection, topics: dict[str, list[str]], *, transaction: bool = True
+) -> RetagSummary:
     """Replace article_topics and article_topic_pairs for every article, in one transaction.
-    The caller holds the run lock."""
+    The caller holds the run lock. With ``transaction=False`` it runs inside the caller's
+    transaction, which commits or rolls back."""
     t0 = time.perf_counter()
     ((n,),) = con.execute("SELECT count(*) FROM articles").fetchall()
     pool: Executor | None = None
@@ -62,7 +65,8 @@ def retag(con: duckdb.DuckDBPyConnection, topics: dict[str, list[str]]) -> Retag
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
     match = partial(_match, topics=topics)
     topic_rows = pair_rows = 0
-    con.execute("BEGIN")
+    if transaction:
+        con.execute("BEGIN")
     try:
         chunks = list(_chunks(con))
         results: Any = pool.map(match, chunks) if pool is not None else map(match, chunks)
@@ -92,9 +96,11 @@ def retag(con: duckdb.DuckDBPyConnection, topics: dict[str, list[str]]) -> Retag
                 con.execute("INSERT INTO article_topic_pairs BY NAME SELECT * FROM stage_pairs")
                 con.unregister("stage_pairs")
                 pair_rows += len(p_ids)
-        con.execute("COMMIT")
+        if transaction:
+            con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        if transaction:
+            con.execute("ROLLBACK")
         raise
     finally:
         if pool is not None:

@@ -47,8 +47,7 @@ def rss(site: SiteServer, slugs: list[str], day0: int = 1) -> bytes:
         for i, s in enumerate(slugs)
     )
     return (
-        "<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
-        f"{items}</channel></rss>"
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
     ).encode()
 
 
@@ -62,9 +61,9 @@ def test_a_failing_feed_backs_off_is_marked_failing_and_recovers(
     down = {"on": True}
     site.route(
         "/feeds/flaky.xml",
-        lambda path, headers: Answer(503, b"down", ())
-        if down["on"]
-        else Answer(200, rss(site, SLUGS[:1]), XML),
+        lambda path, headers: (
+            Answer(503, b"down", ()) if down["on"] else Answer(200, rss(site, SLUGS[:1]), XML)
+        ),
     )
     cfg = write_config(
         tmp_path / "c.toml",

@@ -15,7 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import write_config
+from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.demo.server import Answer, SiteServer
 from flows.monitor import monitor
 
@@ -130,6 +132,24 @@ def test_real_pages_land(prefect, tmp_path: Path, seeds_dir: Path) -> None:
         second = monitor(config=str(cfg))
         assert sorted(r.path for r in site.requests[n:]) == ["/feeds/a.xml", "/feeds/b.xml"]
         assert second["articles_new"] == 0 and summary["articles_new"] == len(landed)
+
+    # the site gone, every text comes back from the raw archive alone (through the worker pool)
+    db = tmp_path / "w.duckdb"
+    columns = "article_id, title, author, published_at, language, site_name, text, content_hash"
+    with duckdb.connect(str(db)) as con:
+        before = con.execute(f"SELECT {columns} FROM articles ORDER BY 1").fetchall()
+        pages, raw = con.execute("SELECT count(*), sum(bytes) FROM raw_pages").fetchone() or (0, 0)
+        con.execute("UPDATE articles SET text = '', content_hash = ''")
+    packed = sum(f.stat().st_size for f in Path(f"{db}.raw").rglob("*.gz"))
+    print(
+        f"raw archive: {pages} pages, {raw / pages / 1024:.1f} KB raw, {packed / pages / 1024:.1f} KB gzip a page"
+    )
+    result = CliRunner().invoke(app, ["reextract", "--config", str(cfg), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    redone = json.loads(result.output)
+    assert redone["texts_changed"] == len(before) and redone["missing_files"] == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(f"SELECT {columns} FROM articles ORDER BY 1").fetchall() == before
 
 
 def test_labelled_near_duplicate_pairs() -> None:

@@ -29,15 +29,25 @@ CREATE TABLE pending_items (
 COMMENT ON TABLE pending_items IS 'Feed entries left for a later run by network.max_pages_per_run: written with the feed cursors that passed them, fetched (oldest first) before new entries by the next runs.';
 
 CREATE TABLE raw_pages (
-    url           VARCHAR PRIMARY KEY,
-    article_id    VARCHAR,
-    sha256        VARCHAR NOT NULL,
-    bytes         BIGINT NOT NULL,
-    content_type  VARCHAR,
-    charset       VARCHAR,
-    fetched_at    TIMESTAMPTZ NOT NULL,
-    run_id        VARCHAR NOT NULL
+    url                 VARCHAR PRIMARY KEY,
+    article_id          VARCHAR,
+    sha256              VARCHAR NOT NULL,
+    bytes               BIGINT NOT NULL,
+    content_type        VARCHAR,
+    charset             VARCHAR,
+    fetched_at          TIMESTAMPTZ NOT NULL,
+    run_id              VARCHAR NOT NULL,
+    feed_url            VARCHAR,
+    entry_url           VARCHAR,
+    entry_title         VARCHAR,
+    entry_author        VARCHAR,
+    entry_published_at  TIMESTAMPTZ
 );
 COMMENT ON TABLE raw_pages IS 'The raw page archive: one row per fetched page; its bytes are gzip files named by sha256 in the archive folder (retention.raw_dir), so `corpus-monitor reextract` runs without a request. Pruned after retention.raw_days.';
 COMMENT ON COLUMN raw_pages.url IS 'The canonical URL the page was fetched from (after redirects).';
 COMMENT ON COLUMN raw_pages.sha256 IS 'SHA-256 of the raw bytes: the file is <raw_dir>/<sha256[0:2]>/<sha256>.gz.';
+COMMENT ON COLUMN raw_pages.article_id IS 'The article the page became; NULL when it yielded no article text (empty_extraction) or was held in quarantine.';
+COMMENT ON COLUMN raw_pages.bytes IS 'Size of the raw bytes (the file holds them gzip-compressed).';
+COMMENT ON COLUMN raw_pages.charset IS 'The charset the server declared, if any (extraction falls back to the page''s own).';
+COMMENT ON COLUMN raw_pages.fetched_at IS 'When the page was fetched; retention.raw_days counts from here.';
+COMMENT ON COLUMN raw_pages.entry_url IS 'The feed entry that led to the page (in feed_url): its title, author and date fill what the page lacks when the page is extracted again.';
