@@ -57,7 +57,7 @@ REASONS: dict[str, str] = {
     "timeout": "connect, read or total time limit exceeded (a server that drips bytes included)",
     "http_<code>": "the server answered with an HTTP error status (http_404, http_500, ...)",
     "too_large": "the response is larger than the byte cap (counted after decompression)",
-    "bad_encoding": "the compressed body is corrupt",
+    "bad_encoding": "the compressed body is corrupt, or in an encoding that was not asked for",
     "rate_limited": "the host asked for a pause longer than network.max_retry_after_seconds",
     "not_html": "a page link answered with something that is not HTML (PDF, image, ...)",
     "not_a_feed": "a feed URL answered with something that is not RSS/Atom",

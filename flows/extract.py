@@ -89,15 +89,50 @@ _META_LANG = re.compile(
 )
 
 
-def _decode(body: bytes, charset: str | None) -> str | bytes:
-    """Use the charset the server declared when it is a real one; otherwise let trafilatura
-    detect it from the bytes and the page's own <meta charset>."""
-    if charset:
+_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:-]+)", re.I)
+# Labels browsers read as windows-1252 (the WHATWG Encoding Standard): pages labelled
+# latin-1 are nearly always cp1252 (curly quotes, the euro sign).
+_AS_CP1252 = {
+    "iso-8859-1", "iso8859-1", "iso_8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii",
+    "cp819", "ibm819", "windows-1252", "cp1252", "x-cp1252",
+}  # fmt: skip
+
+
+def _codec(label: str) -> str | None:
+    import codecs
+
+    label = label.strip().strip("\"'").lower()
+    if label in _AS_CP1252:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    """Text from page bytes, whatever the server claims.
+
+    Bytes that are valid UTF-8 and not plain ASCII are UTF-8 (other encodings almost never
+    produce valid UTF-8 by accident, while servers often label UTF-8 pages latin-1); then the
+    declared charset, then the page's own ``<meta charset>``; then windows-1252, the most common
+    undeclared legacy encoding of Western news sites (a bad byte becomes U+FFFD, never an error).
+    """
+    if not body.isascii():
         try:
-            return body.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
             pass
-    return body
+    m = _META_CHARSET.search(body[:4096])
+    for label in (charset, m.group(1).decode("ascii") if m else None):
+        codec = _codec(label) if label else None
+        if codec is None or codec == "utf-8":
+            continue  # not UTF-8: the bytes said so above
+        try:
+            return body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return body.decode("cp1252", errors="replace")
 
 
 def _language(body: bytes) -> str | None:

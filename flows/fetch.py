@@ -11,12 +11,16 @@ everywhere:
   ``host:port`` is in ``network.allowed_hosts``; ``network.resolve`` replaces DNS for listed
   names;
 - redirects are followed by hand up to ``network.max_redirects``;
-- a body larger than the cap is cut off while streaming, after decompression (a gzip bomb stops
-  at the cap); connect, read and total time limits;
+- a body larger than the cap is cut off while streaming, counted on the wire and after
+  decompression; gzip and deflate are inflated here, a bounded piece at a time, so a gzip bomb
+  (one or several layers deep) stops at the cap and memory stays bounded; an encoding that
+  was not asked for (br, zstd, ...) is refused; connect, read and total time limits;
+- a page or feed whose bytes are an image, a PDF, an archive or other binary is refused
+  whatever its declared type;
 - per host: at most ``per_host_concurrency`` requests in flight and ``per_host_delay_seconds``
   between two of them (longer when robots.txt asks for a Crawl-delay); ``Retry-After`` on 429 and
-  503 is waited out up to ``max_retry_after_seconds``, a longer one stops requests to that host
-  for the rest of the run; robots.txt is obeyed for article pages.
+  503 is waited out (by every request to that host) up to ``max_retry_after_seconds``, a longer
+  one stops requests to that host until then; robots.txt is obeyed for article pages.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import asyncio
 import ipaddress
 import socket
 import time
+import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -54,6 +59,30 @@ ROBOTS_TTL = 3600.0  # seconds a host's robots.txt is reused
 ROBOTS_RETRY = 60.0  # ... and an unreachable one is tried again after
 MAX_CRAWL_DELAY = 60.0  # a longer Crawl-delay is capped here
 ROBOTS_AGENT = "corpus-monitor"  # the product token matched against robots.txt groups
+PIECE = 1 << 16  # most bytes one decompression step may produce
+# Leading bytes of formats that are never a page or a feed, whatever the Content-Type says.
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"GIF87a",
+    b"GIF89a",
+    b"\xff\xd8\xff",  # JPEG
+    b"%PDF-",
+    b"PK\x03\x04",  # zip, docx, epub
+    b"\x1f\x8b",  # gzip
+    b"BZh",
+    b"\xfd7zXZ\x00",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"RIFF",  # webp, wav, avi
+    b"OggS",
+    b"fLaC",
+    b"ID3",  # mp3
+    b"\x00asm",  # WebAssembly
+    b"\x7fELF",
+    b"\x00\x00\x01\x00",  # ico
+    b"wOFF",
+    b"wOF2",
+)
 
 Expect = Literal["html", "feed", "any"]
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -84,6 +113,19 @@ class Response:
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Never globally routable, whatever the running Python's tables say: IPv4-compatible and
+# IPv4-translated forms, local-use NAT64 (RFC 8215), site-local (deprecated), documentation.
+_NOT_PUBLIC_V6 = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "::/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b:1::/48",
+        "fec0::/10",
+        "2001:db8::/32",
+        "3fff::/20",
+    )
+)
 
 
 def is_public(ip: IP) -> bool:
@@ -98,7 +140,9 @@ def is_public(ip: IP) -> bool:
             return is_public(ip.teredo[0]) and is_public(ip.teredo[1])
         if ip in _NAT64:
             return is_public(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return ip.is_global and not ip.is_multicast
+        if any(ip in n for n in _NOT_PUBLIC_V6):
+            return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
 
 
 def host_port(host: str, port: int | None, scheme: str = "http") -> tuple[str, str]:
@@ -118,6 +162,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         self.net = net
         self._inner = httpcore.AnyIOBackend()
         self.refused: list[tuple[str, str]] = []  # (host:port, address) never connected to
+        self.connected: list[tuple[str, int]] = []  # (address, port) connections were opened to
 
     def exempt(self, host: str, port: int) -> bool:
         if self.net.allow_private_addresses:
@@ -140,6 +185,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             )
         except socket.gaierror as e:
             raise FetchError("dns", f"{host}: {e.strerror or e}") from None
+        except UnicodeError as e:  # a label too long or empty for the IDNA codec
+            raise FetchError("bad_url", f"{host}: not a valid host name ({e})") from None
         out: list[str] = []
         for info in infos:
             addr = str(info[4][0]).split("%")[0]
@@ -168,6 +215,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
         error: Exception | None = None
         for addr in addrs:
+            self.connected.append((addr, port))
             try:
                 return await self._inner.connect_tcp(
                     addr,
@@ -250,6 +298,11 @@ class Fetcher:
         """(host:port, address) pairs refused at connect time: never connected to."""
         return self._backend.refused
 
+    @property
+    def connected(self) -> list[tuple[str, int]]:
+        """(address, port) of every connection attempt that passed the address check."""
+        return self._backend.connected
+
     async def __aenter__(self) -> Fetcher:
         net = self.net
         transport = httpx.AsyncHTTPTransport(trust_env=False)
@@ -279,7 +332,8 @@ class Fetcher:
 
     @staticmethod
     def check_url(url: str) -> None:
-        """Refuse URLs that are not http(s) with a host, and URLs with credentials."""
+        """Refuse URLs that are not http(s) with a host, URLs with credentials, and URLs the
+        HTTP client cannot send (control characters, invalid international host names)."""
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 - raises on a bad port
@@ -289,6 +343,12 @@ class Fetcher:
             raise FetchError("bad_url", f"{url}: only http(s) URLs with a host are fetched")
         if parts.username is not None or parts.password is not None:
             raise FetchError("bad_url", f"{url}: URLs with credentials are refused")
+        if len(parts.hostname) > 253 or any(len(x) > 63 for x in parts.hostname.split(".")):
+            raise FetchError("bad_url", f"{url}: the host name is longer than DNS allows")
+        try:
+            httpx.URL(url).host  # noqa: B018 - decoding an xn-- label can fail
+        except (httpx.InvalidURL, ValueError) as e:  # idna errors are ValueErrors
+            raise FetchError("bad_url", f"{url!r}: {e}") from None
 
     async def get(
         self,
@@ -361,13 +421,15 @@ class Fetcher:
                 continue
             if resp.status in (429, 503):
                 wait = retry_after_seconds(resp.headers.get("retry-after"))
-                if wait is not None and wait <= self.net.max_retry_after_seconds and retries < 2:
-                    retries += 1
+                if wait is not None and wait <= self.net.max_retry_after_seconds:
+                    # every request to the host waits, not only this one
                     self._next_slot[host] = max(
                         self._next_slot.get(host, 0.0), time.monotonic() + wait
                     )
-                    continue
-                if wait is not None:
+                    if retries < 2:
+                        retries += 1
+                        continue
+                elif wait is not None:
                     self._blocked[host] = time.monotonic() + wait
                 raise FetchError(
                     f"http_{resp.status}",
@@ -375,7 +437,8 @@ class Fetcher:
                     + (f" (Retry-After {wait:.0f}s)" if wait is not None else ""),
                     retry_after=wait,
                 )
-            if resp.status >= 400:
+            if resp.status >= 400 or (300 <= resp.status < 400 and resp.status != 304):
+                # a 3xx here has no Location: there is nothing to follow and no page
                 raise FetchError(f"http_{resp.status}", f"{current}: {resp.headers[':reason']}")
             resp.redirects = redirects
             return resp
@@ -395,21 +458,20 @@ class Fetcher:
                     | {":reason": r.reason_phrase},
                 )
                 if r.status_code in _REDIRECTS and "location" in r.headers:
-                    return out, urljoin(url, r.headers["location"])
-                if r.status_code == 304 or r.status_code >= 400:
+                    try:
+                        return out, urljoin(url, r.headers["location"])
+                    except ValueError as e:  # an unclosed [ in the host, ...
+                        raise FetchError(
+                            "bad_url", f"{url}: redirect to {r.headers['location']!r}: {e}"
+                        ) from None
+                if r.status_code == 304 or r.status_code >= 300:
                     return out, None
                 _refuse_type(url, expect, out.content_type)
                 declared = r.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > cap:
                     raise FetchError("too_large", f"{url}: {declared} bytes declared, cap is {cap}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in r.aiter_bytes():  # decompressed bytes
-                    size += len(chunk)
-                    if size > cap:
-                        raise FetchError("too_large", f"{url}: more than {cap} bytes (cut off)")
-                    chunks.append(chunk)
-                out.body = b"".join(chunks)
+                out.body = await _read_capped(url, r, cap)
+                _refuse_binary(url, expect, out)
                 if (
                     expect == "html"
                     and out.content_type not in _HTML_TYPES
@@ -429,14 +491,14 @@ class Fetcher:
             raise FetchError("timeout", f"{url}: {kind} timeout".replace(":  ", ": ")) from None
         except httpx.ConnectError as e:
             raise FetchError("refused", f"{url}: {e}") from None
-        except httpx.DecodingError as e:
-            raise FetchError(
-                "bad_encoding", f"{url}: the compressed body is corrupt: {e}"
-            ) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise FetchError(
-                "refused", f"{url}: connection broken: {e or type(e).__name__}"
-            ) from None
+        except httpx.InvalidURL as e:
+            raise FetchError("bad_url", f"{url!r}: {e}") from None
+        except httpx.RemoteProtocolError as e:
+            if "location header" in str(e):  # httpx reads Location before we see the response
+                raise FetchError("bad_url", f"{url}: redirect to an unusable URL: {e}") from None
+            raise FetchError("refused", f"{url}: connection broken: {_say(e)}") from None
+        except (httpx.ReadError, httpx.WriteError) as e:
+            raise FetchError("refused", f"{url}: connection broken: {_say(e)}") from None
         except httpx.HTTPError as e:
             raise FetchError("network", f"{url}: {e}") from None
 
@@ -476,6 +538,11 @@ class Fetcher:
         return _Robots(parser, time.monotonic())
 
 
+def _say(e: Exception) -> str:
+    """An exception's message, or its class name when it has none (a reset connection)."""
+    return str(e) or type(e).__name__
+
+
 def _refuse_type(url: str, expect: Expect, content_type: str) -> None:
     """Refuse a declared type that cannot be what was asked for, before its body is read."""
     if expect == "html" and not _looks_html(content_type):
@@ -495,3 +562,115 @@ def _looks_html(content_type: str) -> bool:
 def _sniff_html(body: bytes) -> bool:
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<meta"))
+
+
+class _Inflate:
+    """One gzip or deflate layer, inflated at most PIECE bytes per step: the memory a response
+    takes is bounded by the cap whatever the compression ratio. Bytes after the end of the
+    compressed stream are ignored."""
+
+    def __init__(self, encoding: str) -> None:
+        self.gzip = encoding in ("gzip", "x-gzip")
+        self._d: Any = None  # zlib decompressobj, made when the first bytes show the format
+        self._head = b""
+        self._done = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._done:
+            return
+        if self._d is None:
+            data = self._head + data
+            if not self.gzip and len(data) < 2:
+                self._head = data
+                return
+            self._head = b""
+            self._d = zlib.decompressobj(_wbits(self.gzip, data))
+        while data:
+            out = self._d.decompress(data, PIECE)
+            data = self._d.unconsumed_tail
+            if out:
+                yield out
+            if self._d.eof:
+                self._done = True
+                return
+        while True:  # the input is used up; drain what zlib still holds, a piece at a time
+            out = self._d.decompress(b"", PIECE)
+            if not out:
+                return
+            yield out
+
+
+def _wbits(gzip: bool, head: bytes) -> int:
+    if gzip:
+        return zlib.MAX_WBITS | 16
+    # "deflate" is meant to be zlib-wrapped (RFC 9110) but is often sent raw
+    wrapped = head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+    return zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS
+
+
+class _Decoder:
+    """The Content-Encoding layers of a body, undone in reverse order of application."""
+
+    def __init__(self, url: str, header: str) -> None:
+        names = [v.strip().lower() for v in header.split(",") if v.strip()]
+        self.layers: list[_Inflate] = []
+        for name in reversed(names):
+            if name == "identity":
+                continue
+            if name not in ("gzip", "x-gzip", "deflate"):
+                raise FetchError(
+                    "bad_encoding", f"{url}: content encoding {name!r} was not asked for"
+                )
+            self.layers.append(_Inflate(name))
+
+    def feed(self, data: bytes, layer: int = 0) -> Iterator[bytes]:
+        if layer == len(self.layers):
+            if data:
+                yield data
+            return
+        for piece in self.layers[layer].feed(data):
+            yield from self.feed(piece, layer + 1)
+
+
+async def _read_capped(url: str, r: httpx.Response, cap: int) -> bytes:
+    """The decoded body, or too_large as soon as the bytes on the wire or the decoded bytes
+    pass ``cap``; never more than ``cap`` + PIECE bytes are held."""
+    decoder = _Decoder(url, r.headers.get("content-encoding", ""))
+    chunks: list[bytes] = []
+    wire = size = 0
+    async for chunk in r.aiter_raw():  # as sent, before content decoding
+        wire += len(chunk)
+        if wire > cap:
+            raise FetchError("too_large", f"{url}: more than {cap} bytes sent (cut off)")
+        try:
+            for piece in decoder.feed(chunk):
+                size += len(piece)
+                if size > cap:
+                    raise FetchError(
+                        "too_large", f"{url}: more than {cap} bytes after decompression (cut off)"
+                    )
+                chunks.append(piece)
+        except zlib.error as e:
+            raise FetchError(
+                "bad_encoding", f"{url}: the compressed body is corrupt: {e}"
+            ) from None
+    return b"".join(chunks)
+
+
+def _refuse_binary(url: str, expect: Expect, resp: Response) -> None:
+    """Refuse a page or feed whose bytes are a binary format, whatever its declared type."""
+    if expect == "any":
+        return
+    head = resp.body[:1024]
+    binary = head.startswith(_BINARY_MAGIC) or head[4:8] == b"ftyp"  # mp4, heic
+    if not binary and expect == "html" and b"\x00" in head:
+        # NUL bytes: binary, unless the text is UTF-16/32 (a BOM or a declared charset)
+        wide = head.startswith((b"\xff\xfe", b"\xfe\xff")) or (resp.charset or "").startswith(
+            ("utf-16", "utf-32")
+        )
+        binary = not wide
+    if binary:
+        kind = "not_html" if expect == "html" else "not_a_feed"
+        raise FetchError(
+            kind, f"{url}: the body is binary (served as {resp.content_type or 'no type'})"
+        )
