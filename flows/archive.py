@@ -156,28 +156,27 @@ def prune(
     finally:
         con.unregister("archive_files")
     for (sha,) in unreferenced:
-        path = files[sha]
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            out.errors.append(f"{path}: {e.strerror or e}")
-            continue
-        out.files += 1
-        out.bytes += size
-        out.orphans += sha not in expired
+        if (size := _unlink(files[sha], out.errors)) is not None:
+            out.files += 1
+            out.bytes += size
+            out.orphans += sha not in expired
     for path in temps:
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            out.errors.append(f"{path}: {e.strerror or e}")
-            continue
-        out.temp_files += 1
-        out.bytes += size
+        if (size := _unlink(path, out.errors)) is not None:
+            out.temp_files += 1
+            out.bytes += size
     out.seconds = round(time.perf_counter() - t0, 3)
     return out
+
+
+def _unlink(path: Path, errors: list[str]) -> int | None:
+    """Delete a file; its size, or None when it was gone already or could not be deleted (the
+    reason goes to ``errors``)."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        errors.append(f"{path}: {e.strerror or e}")
+        return None
+    return size

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -19,6 +20,24 @@ from flows.demo.server import SiteServer
 from flows.monitor import monitor
 
 pytestmark = pytest.mark.e2e
+
+
+def start_run(cfg: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`corpus-monitor run` in a child process, to be killed."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows", "run", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(child: subprocess.Popen, reached: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not reached():
+        assert child.poll() is None, f"the run ended before reaching {what}"
+        assert time.monotonic() < deadline, f"the run never reached {what}"
+        time.sleep(0.05)
 
 
 def count(db: Path, sql: str) -> int:
@@ -43,18 +62,9 @@ def test_kill_mid_run_then_rerun(prefect, tmp_path: Path, seeds_dir: Path) -> No
         )
         env = os.environ | {"PREFECT_HOME": str(tmp_path / "prefect-child")}
         env.pop("PREFECT_API_URL", None)
-        child = subprocess.Popen(
-            [sys.executable, "-m", "flows", "run", "--config", str(cfg)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        child = start_run(cfg, env)
         try:
-            deadline = time.monotonic() + 120
-            while not site.paths("/slow/"):
-                assert child.poll() is None, "the run ended before reaching the slow page"
-                assert time.monotonic() < deadline, "the run never reached the slow page"
-                time.sleep(0.1)
+            wait_for(child, lambda: bool(site.paths("/slow/")), "the slow page")
             time.sleep(0.5)
         finally:
             child.send_signal(signal.SIGKILL)
@@ -157,18 +167,9 @@ def test_kill_at_each_stage_then_rerun_equals_an_uninterrupted_run(
         "CORPUS_MONITOR_PAUSE_AT": stage,
         "CORPUS_MONITOR_PAUSE_FILE": str(marker),
     }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "flows", "run", "--config", str(cfg)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_run(cfg, env)
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert child.poll() is None, f"the run ended before reaching {stage}"
-            assert time.monotonic() < deadline, f"the run never reached {stage}"
-            time.sleep(0.05)
+        wait_for(child, marker.exists, stage)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
