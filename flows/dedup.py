@@ -33,7 +33,12 @@ _BAND_SALT = (
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(" ".join(words(text)).encode("utf-8")).hexdigest()[:32]
+    return hash_words(words(text))
+
+
+def hash_words(toks: list[str]) -> str:
+    """content_hash of a text from its words (:func:`flows.text.words`)."""
+    return hashlib.sha256(" ".join(toks).encode("utf-8")).hexdigest()[:32]
 
 
 _WORD_HASHES: dict[str, int] = {}  # news vocabulary is Zipfian: most words are hashed once
@@ -72,7 +77,10 @@ class MinHasher:
         """Sorted unique 64-bit hashes of the word k-shingles of the text's content lines
         (page chrome left out: :func:`flows.text.comparison_text`; one shingle if shorter),
         or of the whole text."""
-        toks = words(comparison_text(text) if content_only else text)
+        return self.shingles_of_words(words(comparison_text(text) if content_only else text))
+
+    def shingles_of_words(self, toks: list[str]) -> np.ndarray:
+        """:meth:`shingles` of a text already split into words."""
         if not toks:
             return np.empty(0, dtype=np.uint64)
         h = np.fromiter((_word_hash(w) for w in toks), dtype=np.uint64, count=len(toks))

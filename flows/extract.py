@@ -10,6 +10,7 @@ import atexit
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -273,7 +274,7 @@ def _load_and_extract(args: tuple[ArchivedPage, int, Path]) -> Extracted | Fetch
 
 
 # Below this many pages a process pool costs more (worker start-up, imports) than it saves.
-_POOL_MIN_PAGES = 48
+POOL_MIN_PAGES = 48
 _pools: dict[int, ProcessPoolExecutor] = {}
 
 
@@ -291,6 +292,21 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return _pools[workers]
 
 
+def _ready(_: int) -> int:
+    import trafilatura  # noqa: F401 - the import is the work
+
+    time.sleep(0.2)  # hold this worker so that the next job starts another one
+    return os.getpid()
+
+
+def warm_pool(workers: int = 0) -> None:
+    """Start the extraction processes and import trafilatura in each (about a second per
+    process), so the first batch does not wait for it."""
+    workers = workers or os.cpu_count() or 1
+    if workers > 1:
+        list(_pool(workers).map(_ready, range(workers)))
+
+
 def shutdown_pools() -> None:
     for pool in _pools.values():
         pool.shutdown(cancel_futures=True)
@@ -304,7 +320,7 @@ _R = TypeVar("_R")
 def _map(fn: Callable[[_T], _R], jobs: list[_T], workers: int) -> list[_R]:
     """``fn`` over ``jobs``, in the pool when the batch is large enough to pay for it."""
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) < _POOL_MIN_PAGES:
+    if workers == 1 or len(jobs) < POOL_MIN_PAGES:
         return [fn(j) for j in jobs]
     return list(_pool(workers).map(fn, jobs, chunksize=4))
 

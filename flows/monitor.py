@@ -6,8 +6,10 @@ Prefect server. The stages themselves are plain functions in flows.pipeline.
 
 from __future__ import annotations
 
+import time
 import uuid
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from flows import archive
@@ -34,6 +37,9 @@ from flows.report import (
 
 # The UI renders a table artifact in the browser; the warehouse has every row.
 _ARTIFACT_ROWS = 500
+# Batches fetched and extracted ahead of the one being loaded: enough to keep the extraction
+# processes busy while a batch loads; each costs a batch of pages in memory.
+LOOKAHEAD = 2
 
 
 def _open(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
@@ -100,32 +106,54 @@ def select_new(settings: Settings, polls: list[FeedPoll]) -> p.Plan:
     return plan
 
 
+@dataclass
+class Fetched:
+    """A batch's pages after the fetch stage, and how long it took."""
+
+    pages: list[Page]
+    failures: list[p.Failure]
+    seconds: float
+
+
+@dataclass
+class ExtractedBatch:
+    """A batch's articles after extraction, every failure so far, and the stages' times."""
+
+    articles: list[Extracted]
+    failures: list[p.Failure]
+    fetch_seconds: float
+    extract_seconds: float
+
+
 @task(task_run_name="fetch-pages-{n}", cache_policy=NO_CACHE, persist_result=False)
-def fetch_pages(
-    n: int, work: list[p.Work], net: NetworkSettings
-) -> tuple[list[Page], list[p.Failure]]:
+def fetch_pages(n: int, work: list[p.Work], net: NetworkSettings) -> Fetched:
+    started = time.perf_counter()
     pages, failures = p.fetch_pages(work, net)
     pause_point("fetch")
     log = get_run_logger()
     for f in failures:
         log.warning("page %s failed: %s: %s", f.url, f.reason, f.detail)
     log.info("batch %d: fetched %d of %d pages", n, len(pages), len(work))
-    return pages, failures
+    return Fetched(pages, failures, time.perf_counter() - started)
 
 
 @task(task_run_name="extract-{n}", cache_policy=NO_CACHE, persist_result=False)
-def extract_articles(
-    n: int, pages: list[Page], settings: Settings
-) -> tuple[list[Extracted], list[p.Failure]]:
-    articles, failures = p.extract(pages, settings)
+def extract_articles(n: int, fetched: Fetched, settings: Settings) -> ExtractedBatch:
+    started = time.perf_counter()
+    articles, failures = p.extract(fetched.pages, settings)
     pause_point("extract")
     log = get_run_logger()
     for f in failures:
         log.warning("no article at %s: %s", f.url, f.detail)
-    log.info("batch %d: %d articles extracted from %d pages", n, len(articles), len(pages))
+    log.info("batch %d: %d articles extracted from %d pages", n, len(articles), len(fetched.pages))
     if line := p.archive_summary(p.raw_pages(articles, failures)):
         log.info("batch %d: %s", n, line)
-    return articles, failures
+    return ExtractedBatch(
+        articles,
+        [*fetched.failures, *failures],
+        fetched.seconds,
+        time.perf_counter() - started,
+    )
 
 
 @task(task_run_name="dedup-and-load-{n}", cache_policy=NO_CACHE, persist_result=False)
@@ -146,6 +174,7 @@ def dedup_and_load(
     skips what was loaded.
     """
     log = get_run_logger()
+    started = time.perf_counter()
     with _open(settings) as con:
         raws = p.raw_pages(articles, failures)
         articles, links = p.merge_redirects(con, articles, settings)
@@ -163,7 +192,7 @@ def dedup_and_load(
             p.add_polls(batch, run_id, polls, plan, settings)
         wh.load(con, run_id, batch)
     log.info("batch %d loaded: %s", n, batch.counts)
-    return batch.counts
+    return {**batch.counts, "seconds": time.perf_counter() - started}
 
 
 @task(name="prune-archive", cache_policy=NO_CACHE, persist_result=False)
@@ -259,7 +288,10 @@ def monitor(
         return {"run_id": run_id, "status": "skipped", "error": str(e)}
     try:
         try:
+            timing = p.StageTimer()
+            p.warm_up(settings, quality=True)
             cursors = sync_seeds(settings, run_id)
+            timing.mark("seeds")
             feeds = due_feeds(settings) if due_only else settings.feeds
             if len(feeds) < len(settings.feeds):
                 log.info("%d of %d feeds are due", len(feeds), len(settings.feeds))
@@ -268,26 +300,45 @@ def monitor(
                 for f in feeds
             ]
             results = [f.result() for f in polls]
+            timing.mark("poll")
             plan = select_new(settings, results)
+            p.warm_up(settings, pages=len(plan.work))
+            timing.mark("select")
             size = settings.pipeline.batch_size
             batches = [plan.work[i : i + size] for i in range(0, len(plan.work), size)] or [[]]
-            for n, work in enumerate(batches, start=1):
-                pages, page_failures = fetch_pages(n, work, settings.network)
-                articles, extract_failures = extract_articles(n, pages, settings)
+            # Fetching and extraction run ahead of the loads (LOOKAHEAD batches), so the
+            # network, the extraction processes and the warehouse work at the same time; the
+            # loads stay in order, in this process: the warehouse has one writer.
+            ahead: dict[int, PrefectFuture[ExtractedBatch]] = {}
+
+            def submit(k: int) -> None:
+                if k <= len(batches) and k not in ahead:
+                    fetched = fetch_pages.submit(k, batches[k - 1], settings.network)
+                    ahead[k] = extract_articles.submit(k, fetched, settings)
+
+            for n in range(1, len(batches) + 1):
+                for k in range(n, n + LOOKAHEAD + 1):
+                    submit(k)
+                done = ahead.pop(n).result()
+                timing.add("fetch", done.fetch_seconds)
+                timing.add("extract", done.extract_seconds)
                 last = n == len(batches)
-                dedup_and_load(
+                counts = dedup_and_load(
                     n,
                     settings,
                     run_id,
-                    work,
-                    articles,
-                    [*page_failures, *extract_failures],
+                    batches[n - 1],
+                    done.articles,
+                    done.failures,
                     plan.known_links if n == 1 else [],
                     results if last else None,
                     plan,
                 )
+                timing.add("dedup_and_load", counts["seconds"])
+            timing.mark("pages")
             prune_archive(settings)
             dq = quality_gates(settings, run_id)
+            timing.mark("gates")
             if dq["errors"]:
                 from flows.quality import QualityError
 
@@ -297,7 +348,7 @@ def monitor(
                 wh.finish_run(con, run_id, "failed", p.now(), f"{type(e).__name__}: {e}")
             raise
         with _open(settings) as con:
-            summary = wh.finish_run(con, run_id, "completed", p.now())
+            summary = wh.finish_run(con, run_id, "completed", p.now(), stages=timing.report())
             health = wh.feed_health(con, settings.feeds, _default_every(settings))
             summary["failures"] = wh.run_failures(con, run_id)
             summary["dq_warnings"] = dq["warnings"]

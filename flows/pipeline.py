@@ -7,6 +7,9 @@ connection. They run the same under Prefect, in a test or in a benchmark.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -19,12 +22,20 @@ import numpy as np
 from flows import warehouse as wh
 from flows.archive import Stored
 from flows.config import DedupSettings, FeedSettings, NetworkSettings, Settings
-from flows.dedup import Doc, MinHasher, Verdict, content_hash, decide
+from flows.dedup import Doc, MinHasher, Verdict, content_hash, decide, hash_words
 from flows.errors import FetchError
-from flows.extract import Extracted, Page, extract_and_archive, extract_pages
+from flows.extract import (
+    POOL_MIN_PAGES,
+    Extracted,
+    Page,
+    extract_and_archive,
+    extract_pages,
+    warm_pool,
+)
 from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
 from flows.fetch import Fetcher
 from flows.seeds import Seed, load_seeds
+from flows.text import comparison_text, words
 from flows.topics import TopicHits, TopicMatcher
 from flows.urls import article_id, canonical_url
 
@@ -77,6 +88,65 @@ class Plan:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def warm_up(settings: Settings, *, quality: bool = False, pages: int = 0) -> threading.Thread:
+    """In the background: load the data-quality suites (Great Expectations takes seconds to
+    import) and, for a run with enough pages for the process pool, start the extraction
+    processes; the run goes on reading feeds and fetching meanwhile. Errors are left to the
+    real calls to report."""
+
+    def go() -> None:
+        with contextlib.suppress(Exception):
+            if quality and settings.quality.enabled:
+                from flows import quality as q
+
+                q.gates(settings.quality.expectations_dir)
+            if pages >= POOL_MIN_PAGES:
+                warm_pool(settings.pipeline.extract_workers)
+
+    thread = threading.Thread(target=go, name="corpus-monitor-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+class StageTimer:
+    """Where a run's time goes: wall time of its phases (seeds, poll, select, pages, gates) and
+    busy time of the page stages, which overlap (fetch, extract, dedup_and_load)."""
+
+    def __init__(self) -> None:
+        self.started = self._last = time.perf_counter()
+        self.wall: dict[str, float] = {}
+        self.busy: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        """The phase that just ended."""
+        t = time.perf_counter()
+        self.wall[phase] = self.wall.get(phase, 0.0) + t - self._last
+        self._last = t
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.busy[stage] = self.busy.get(stage, 0.0) + seconds
+
+    def report(self) -> dict[str, Any]:
+        r3 = lambda d: {k: round(v, 3) for k, v in d.items()}  # noqa: E731
+        return {
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "phases": r3(self.wall),
+            "page_stages": r3(self.busy),
+        }
+
+
+def bottleneck(stages: dict[str, Any]) -> tuple[str, float] | None:
+    """The stage that took longest: a page stage by its busy time, or another phase."""
+    candidates = {
+        **{k: v for k, v in stages.get("phases", {}).items() if k != "pages"},
+        **stages.get("page_stages", {}),
+    }
+    if not candidates:
+        return None
+    name = max(candidates, key=lambda k: candidates[k])
+    return name, candidates[name]
 
 
 # --- seeds ---------------------------------------------------------------------------------
@@ -236,10 +306,12 @@ class Derive:
 
     def __call__(self, a: Extracted) -> Derived:
         hasher = _hasher(self.dedup)
-        shingles = hasher.shingles(a.text)
+        toks = words(a.text)  # normalised once: the content hash and (usually) the shingles
+        content = comparison_text(a.text)
+        shingles = hasher.shingles_of_words(toks if content is a.text else words(content))
         signature = hasher.signature(shingles)
         return Derived(
-            content_hash(a.text),
+            hash_words(toks),
             shingles,
             signature,
             hasher.band_keys(signature),

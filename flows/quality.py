@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -149,13 +150,17 @@ class Gates:
 
 
 _GATES: dict[Path, Gates] = {}
+_GATES_LOCK = threading.Lock()
 
 
 def gates(root: Path) -> Gates:
+    """The suites of a context folder, loaded once per process (a run may load them ahead, in
+    a thread, while the feeds are polled)."""
     root = root.resolve()
-    if root not in _GATES:
-        _GATES[root] = Gates(root)
-    return _GATES[root]
+    with _GATES_LOCK:
+        if root not in _GATES:
+            _GATES[root] = Gates(root)
+        return _GATES[root]
 
 
 # --- articles: row-level, before load ------------------------------------------------------

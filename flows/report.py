@@ -23,6 +23,31 @@ COUNTS = [
 ]
 
 
+def speed(summary: dict[str, Any]) -> list[str]:
+    """Articles per second, time per stage and the bottleneck, from the run's stage_seconds."""
+    import json
+
+    from flows.pipeline import bottleneck
+
+    raw = summary.get("stage_seconds")
+    if not raw:
+        return []
+    stages = json.loads(raw) if isinstance(raw, str) else raw
+    total = float(stages.get("seconds") or 0)
+    articles = int(summary.get("articles_new") or 0)
+    rate = f"{articles / total:.1f} articles/s" if total > 0 else "-"
+    out = [f"{articles} new articles in {total:.1f} s: {rate}"]
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in stages.get("phases", {}).items())
+    if phases:
+        out.append(f"phases (wall): {phases}")
+    busy = ", ".join(f"{k} {v:.1f} s" for k, v in stages.get("page_stages", {}).items())
+    if busy:
+        out.append(f"page stages (busy, overlapping): {busy}")
+    if (slowest := bottleneck(stages)) is not None:
+        out.append(f"bottleneck: {slowest[0]} ({slowest[1]:.1f} s)")
+    return out
+
+
 def run_summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Run `{summary.get('flow_run_name') or summary.get('run_id')}`: {summary.get('status')}",
@@ -59,6 +84,8 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
     warnings = summary.get("dq_warnings") or []
     if warnings:
         lines += ["", "## Data-quality warnings", ""] + [f"- {w}" for w in warnings]
+    if cost := speed(summary):
+        lines += ["", "## Speed", ""] + [f"- {line}" for line in cost]
     attention = summary.get("feeds_attention") or []
     if attention:
         lines += [
@@ -114,6 +141,9 @@ def run_summary_text(summary: dict[str, Any]) -> str:
         lines += [f"  {h['expectation']}  {h['field']}  {h['url']}" for h in held]
     for w in summary.get("dq_warnings") or []:
         lines.append(f"data-quality warning: {w}")
+    if cost := speed(summary):
+        lines.append("")
+        lines += cost
     attention = summary.get("feeds_attention") or []
     if attention:
         lines.append("")

@@ -129,6 +129,8 @@ def comparison_text(text: str) -> str:
     unless that would leave less than half of the words."""
     units = _units(text)
     kept = [u for u in units if not _is_chrome(u)]
+    if len(kept) == len(units):
+        return text  # the same object: callers may reuse what they computed from ``text``
     if sum(len(u.split()) for u in kept) <= _MIN_KEPT * sum(len(u.split()) for u in units):
         return text
     return "\n".join(kept)

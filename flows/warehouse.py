@@ -9,6 +9,7 @@ held briefly and a busy file is retried, then reported as :class:`WarehouseBusy`
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -628,11 +629,17 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at:
 
 
 def finish_run(
-    con: duckdb.DuckDBPyConnection, run_id: str, status: str, at: datetime, error: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: str,
+    at: datetime,
+    error: str | None = None,
+    stages: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     con.execute(
-        "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
-        [status, at, error, run_id],
+        "UPDATE runs SET status = ?, finished_at = ?, error = ?, stage_seconds = ? "
+        "WHERE run_id = ?",
+        [status, at, error, json.dumps(stages) if stages else None, run_id],
     )
     cur = con.execute(
         "SELECT *, (SELECT count(*) FROM articles a WHERE a.run_id = r.run_id "

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS runs (
     near_duplicates     INTEGER NOT NULL DEFAULT 0,
     quarantined         INTEGER NOT NULL DEFAULT 0,
     pages_deferred      INTEGER NOT NULL DEFAULT 0,
+    stage_seconds       JSON,
     error               VARCHAR
 );
 COMMENT ON TABLE runs IS 'One row per flow run (run_id = the Prefect flow-run id). status: running, completed, failed (an error stopped it), crashed (its process ended without finishing; marked by the next run).';
@@ -36,6 +37,7 @@ COMMENT ON COLUMN runs.items_seen IS 'Feed entries read in this run (all feeds, 
 COMMENT ON COLUMN runs.new_urls IS 'Entry URLs not ingested before, which this run tried to fetch.';
 COMMENT ON COLUMN runs.page_failures IS 'Pages that failed at the page stage (HTTP errors, timeouts, not HTML, too large, blocked).';
 COMMENT ON COLUMN runs.extract_failures IS 'Pages fetched but with no article text extracted.';
+COMMENT ON COLUMN runs.stage_seconds IS 'Where the run''s time went: {"seconds": total, "phases": {seeds, poll, select, pages, gates: wall seconds}, "page_stages": {fetch, extract, dedup_and_load: busy seconds, overlapping}}.';
 COMMENT ON COLUMN runs.pages_deferred IS 'New URLs over network.max_pages_per_run, left in pending_items for the next runs.';
 COMMENT ON COLUMN runs.quarantined IS 'Articles held back in quarantine by a row-level data-quality expectation.';
 

@@ -2,6 +2,9 @@
 ALTER TABLE runs ADD COLUMN pages_deferred INTEGER NOT NULL DEFAULT 0;
 COMMENT ON COLUMN runs.pages_deferred IS 'New URLs over network.max_pages_per_run, left in pending_items for the next runs.';
 
+ALTER TABLE runs ADD COLUMN stage_seconds JSON;
+COMMENT ON COLUMN runs.stage_seconds IS 'Where the run''s time went: {"seconds": total, "phases": {seeds, poll, select, pages, gates: wall seconds}, "page_stages": {fetch, extract, dedup_and_load: busy seconds, overlapping}}.';
+
 ALTER TABLE feeds ADD COLUMN next_poll_at TIMESTAMPTZ;
 ALTER TABLE feeds ADD COLUMN last_unconditional_at TIMESTAMPTZ;
 ALTER TABLE feeds ADD COLUMN validators_unreliable BOOLEAN NOT NULL DEFAULT false;
