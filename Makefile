@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format clean bench bench-dedup server serve-demo chromium bench-topics
+.PHONY: help install demo test lint format clean bench bench-pipeline bench-dedup server serve-demo chromium bench-topics
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,10 +65,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## Benchmarks: pipeline throughput ratios, then near-duplicate accuracy and index cost
+bench: $(BENCH_STAMP) ## Benchmarks: pipeline throughput, rerun and memory; near-duplicate accuracy and index cost; topic queries
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_dedup.py
 	$(BIN)/python benchmarks/bench_topics.py
+
+bench-pipeline: $(STAMP) ## Pipeline: end-to-end/bare-extraction ratio, no-change rerun, peak memory vs history
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 bench-topics: $(STAMP) ## Topic analytics: retag and topic_daily vs a text scan at 100k (BENCH_SCALE=full: 1M)
 	$(BIN)/python benchmarks/bench_topics.py

@@ -116,8 +116,11 @@ def _run_flow(config: Path | None, db: Path | None) -> dict[str, Any]:
         raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
     _prefect_env()
     from flows.monitor import monitor
+    from flows.runners import api_for_workers, configured
 
-    return monitor(config=str(config) if config else None, db=str(db) if db else None)
+    flow = configured(monitor, settings)  # [pipeline] task_runner: local threads or Dask
+    with api_for_workers(settings):
+        return flow(config=str(config) if config else None, db=str(db) if db else None)
 
 
 @app.command()
@@ -216,6 +219,13 @@ def serve(
 
     from flows.config import find_config
     from flows.monitor import monitor
+    from flows.runners import configured
+
+    try:
+        # the served runs use the task runner of the config as it is now
+        flow = configured(monitor, settings)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
 
     found = find_config(config)
     params: dict[str, Any] = {"config": str(found.resolve()) if found else None, "due_only": True}
@@ -234,7 +244,7 @@ def serve(
         if sched.every
         else Cron(str(sched.cron), timezone=sched.timezone)
     )
-    monitor.serve(
+    flow.serve(
         name="corpus-monitor",
         schedule=schedule,
         parameters=params,

@@ -247,6 +247,45 @@ class PipelineSettings(_Strict):
     extract_workers: int = Field(0, ge=0, description="extraction processes; 0 = one per core")
     min_text_chars: int = Field(200, ge=0, description="shorter extractions are empty_extraction")
     retry_failed_pages: int = Field(3, ge=1, description="attempts for transient page failures")
+    task_runner: Literal["local", "dask"] = Field(
+        "local",
+        description="where polls, fetches and extractions run: local (threads and the "
+        "extraction processes) or dask (a Dask cluster; needs the dask extra)",
+    )
+    dask_address: str | None = Field(
+        None, description="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786"
+    )
+    dask_workers: int = Field(
+        0, ge=0, description="without dask_address: local Dask worker processes; 0 = one per core"
+    )
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+            raise ValueError(f"{v!r} is not a Dask scheduler address (tcp://host:port)")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"{v!r}: write only tcp://host:port")
+        return v.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _dask_keys(self) -> PipelineSettings:
+        if self.task_runner != "dask":
+            for key in ("dask_address", "dask_workers"):
+                if key in self.model_fields_set:
+                    raise ValueError(f'{key} is only read with task_runner = "dask"')
+        elif self.dask_address is not None and "dask_workers" in self.model_fields_set:
+            raise ValueError(
+                "dask_workers sizes a local cluster: an existing one (dask_address) has its own"
+            )
+        return self
 
 
 class DedupSettings(_Strict):

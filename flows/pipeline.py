@@ -34,6 +34,7 @@ from flows.extract import (
 )
 from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
 from flows.fetch import Fetcher
+from flows.runners import on_dask_worker
 from flows.seeds import Seed, load_seeds
 from flows.text import comparison_text, words
 from flows.topics import TopicHits, TopicMatcher
@@ -102,7 +103,7 @@ def warm_up(settings: Settings, *, quality: bool = False, pages: int = 0) -> thr
                 from flows import quality as q
 
                 q.gates(settings.quality.expectations_dir)
-            if pages >= POOL_MIN_PAGES:
+            if pages >= POOL_MIN_PAGES and settings.pipeline.task_runner == "local":
                 warm_pool(settings.pipeline.extract_workers)
 
     thread = threading.Thread(target=go, name="corpus-monitor-warm-up", daemon=True)
@@ -325,7 +326,8 @@ def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted],
     and extraction failure carries its :class:`RawPage`."""
     options: dict[str, Any] = dict(
         min_chars=settings.pipeline.min_text_chars,
-        workers=settings.pipeline.extract_workers,
+        # a Dask worker extracts in its own process (it may not start a pool)
+        workers=1 if on_dask_worker() else settings.pipeline.extract_workers,
         derive=Derive.of(settings),
     )
     results: list[tuple[Extracted | FetchError, Stored | str | None]]
