@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -261,9 +262,11 @@ class PipelineSettings(_Strict):
 
     @field_validator("dask_address")
     @classmethod
-    def _dask_address(cls, v: str | None) -> str | None:
+    def _dask_address(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return v
+        if info.data.get("task_runner") != "dask":
+            raise ValueError('only read with task_runner = "dask"')
         parts = urlsplit(v.strip())
         try:
             port = parts.port
@@ -275,17 +278,14 @@ class PipelineSettings(_Strict):
             raise ValueError(f"{v!r}: write only tcp://host:port")
         return v.strip().rstrip("/")
 
-    @model_validator(mode="after")
-    def _dask_keys(self) -> PipelineSettings:
-        if self.task_runner != "dask":
-            for key in ("dask_address", "dask_workers"):
-                if key in self.model_fields_set:
-                    raise ValueError(f'{key} is only read with task_runner = "dask"')
-        elif self.dask_address is not None and "dask_workers" in self.model_fields_set:
-            raise ValueError(
-                "dask_workers sizes a local cluster: an existing one (dask_address) has its own"
-            )
-        return self
+    @field_validator("dask_workers")
+    @classmethod
+    def _dask_workers(cls, v: int, info: ValidationInfo) -> int:
+        if info.data.get("task_runner") != "dask":
+            raise ValueError('only read with task_runner = "dask"')
+        if info.data.get("dask_address") is not None:
+            raise ValueError("sizes a local cluster: the one at dask_address has its own workers")
+        return v
 
 
 class DedupSettings(_Strict):

@@ -34,6 +34,7 @@ from flows.report import (
     topic_rows,
     topic_summary_markdown,
 )
+from flows.runners import lookahead
 
 # The UI renders a table artifact in the browser; the warehouse has every row.
 _ARTIFACT_ROWS = 500
@@ -317,7 +318,7 @@ def monitor(
                     ahead[k] = extract_articles.submit(k, fetched, settings)
 
             for n in range(1, len(batches) + 1):
-                for k in range(n, n + LOOKAHEAD + 1):
+                for k in range(n, n + lookahead(LOOKAHEAD) + 1):  # more on a Dask cluster
                     submit(k)
                 done = ahead.pop(n).result()
                 timing.add("fetch", done.fetch_seconds)

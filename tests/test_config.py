@@ -84,6 +84,34 @@ def test_db_option_overrides_warehouse(tmp_path: Path) -> None:
             ("[[feeds]]", '[schedule]\nevery = "1h"\ntimezone = "Mars/Olympus"\n[[feeds]]'),
             "schedule.timezone",
         ),
+        (("[seeds]", '[pipeline]\ntask_runner = "spark"\n[seeds]'), "pipeline.task_runner"),
+        (
+            ("[seeds]", '[pipeline]\ntask_runner = "dask"\ndask_address = "10.0.0.5"\n[seeds]'),
+            "pipeline.dask_address",
+        ),
+        (
+            (
+                "[seeds]",
+                '[pipeline]\ntask_runner = "dask"\ndask_address = "http://h:8786"\n[seeds]',
+            ),
+            "pipeline.dask_address",
+        ),
+        (
+            ("[seeds]", '[pipeline]\ndask_address = "tcp://10.0.0.5:8786"\n[seeds]'),
+            'pipeline.dask_address: only read with task_runner = "dask"',
+        ),
+        (
+            ("[seeds]", '[pipeline]\ntask_runner = "dask"\ndask_workers = -1\n[seeds]'),
+            "pipeline.dask_workers",
+        ),
+        (
+            (
+                "[seeds]",
+                '[pipeline]\ntask_runner = "dask"\ndask_address = "tcp://h:8786"\n'
+                "dask_workers = 4\n[seeds]",
+            ),
+            "pipeline.dask_workers",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, edit: tuple[str, str], names: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import DEMO_FEEDS, write_config
+from prefect.settings import PREFECT_API_URL
 
 from flows.demo import SITE
 from flows.demo.server import SiteServer
@@ -60,8 +61,8 @@ def test_kill_mid_run_then_rerun(prefect, tmp_path: Path, seeds_dir: Path) -> No
             network={"timeout_seconds": 90},
             pipeline={"batch_size": 4},
         )
-        env = os.environ | {"PREFECT_HOME": str(tmp_path / "prefect-child")}
-        env.pop("PREFECT_API_URL", None)
+        # the session's test server: a child's own temporary server would outlive a kill -9
+        env = os.environ | {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
         child = start_run(cfg, env)
         try:
             wait_for(child, lambda: bool(site.paths("/slow/")), "the slow page")
@@ -147,8 +148,6 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
 def test_kill_at_each_stage_then_rerun_equals_an_uninterrupted_run(
     prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path, stage: str
 ) -> None:
-    from prefect.settings import PREFECT_API_URL
-
     from flows import quality
     from flows.config import load_settings
 
