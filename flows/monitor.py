@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from flows import archive
 from flows import pipeline as p
@@ -107,19 +107,38 @@ def select_new(settings: Settings, polls: list[FeedPoll]) -> p.Plan:
     return plan
 
 
-@dataclass
-class Fetched:
+class _Opaque:
+    """A batch passed between tasks. Deliberately not a dataclass or a collection: Prefect walks
+    those in every task input and result (looking for futures), which for a batch of pages and
+    articles costs milliseconds per article."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **values: Any) -> None:
+        for k, v in values.items():
+            setattr(self, k, v)
+
+
+class Batch(_Opaque):
+    """The work of one batch, as a task input."""
+
+    __slots__ = ("work",)
+    work: list[p.Work]
+
+
+class Fetched(_Opaque):
     """A batch's pages after the fetch stage, and how long it took."""
 
+    __slots__ = ("failures", "pages", "seconds")
     pages: list[Page]
     failures: list[p.Failure]
     seconds: float
 
 
-@dataclass
-class ExtractedBatch:
+class ExtractedBatch(_Opaque):
     """A batch's articles after extraction, every failure so far, and the stages' times."""
 
+    __slots__ = ("articles", "extract_seconds", "failures", "fetch_seconds")
     articles: list[Extracted]
     failures: list[p.Failure]
     fetch_seconds: float
@@ -127,15 +146,16 @@ class ExtractedBatch:
 
 
 @task(task_run_name="fetch-pages-{n}", cache_policy=NO_CACHE, persist_result=False)
-def fetch_pages(n: int, work: list[p.Work], net: NetworkSettings) -> Fetched:
+def fetch_pages(n: int, batch: Batch, net: NetworkSettings) -> Fetched:
     started = time.perf_counter()
+    work = batch.work
     pages, failures = p.fetch_pages(work, net)
     pause_point("fetch")
     log = get_run_logger()
     for f in failures:
         log.warning("page %s failed: %s: %s", f.url, f.reason, f.detail)
     log.info("batch %d: fetched %d of %d pages", n, len(pages), len(work))
-    return Fetched(pages, failures, time.perf_counter() - started)
+    return Fetched(pages=pages, failures=failures, seconds=time.perf_counter() - started)
 
 
 @task(task_run_name="extract-{n}", cache_policy=NO_CACHE, persist_result=False)
@@ -150,10 +170,10 @@ def extract_articles(n: int, fetched: Fetched, settings: Settings) -> ExtractedB
     if line := p.archive_summary(p.raw_pages(articles, failures)):
         log.info("batch %d: %s", n, line)
     return ExtractedBatch(
-        articles,
-        [*fetched.failures, *failures],
-        fetched.seconds,
-        time.perf_counter() - started,
+        articles=articles,
+        failures=[*fetched.failures, *failures],
+        fetch_seconds=fetched.seconds,
+        extract_seconds=time.perf_counter() - started,
     )
 
 
@@ -302,7 +322,7 @@ def monitor(
             ]
             results = [f.result() for f in polls]
             timing.mark("poll")
-            plan = select_new(settings, results)
+            plan = select_new(settings, quote(results))
             p.warm_up(settings, pages=len(plan.work))
             timing.mark("select")
             size = settings.pipeline.batch_size
@@ -314,7 +334,9 @@ def monitor(
 
             def submit(k: int) -> None:
                 if k <= len(batches) and k not in ahead:
-                    fetched = fetch_pages.submit(k, batches[k - 1], settings.network)
+                    # Batch, Fetched: opaque to Prefect, which would walk a batch's thousands of
+                    # objects looking for futures in every task input
+                    fetched = fetch_pages.submit(k, Batch(work=batches[k - 1]), settings.network)
                     ahead[k] = extract_articles.submit(k, fetched, settings)
 
             for n in range(1, len(batches) + 1):
@@ -328,12 +350,12 @@ def monitor(
                     n,
                     settings,
                     run_id,
-                    batches[n - 1],
-                    done.articles,
-                    done.failures,
-                    plan.known_links if n == 1 else [],
-                    results if last else None,
-                    plan,
+                    quote(batches[n - 1]),
+                    quote(done.articles),
+                    quote(done.failures),
+                    quote(plan.known_links if n == 1 else []),
+                    quote(results if last else None),
+                    quote(plan),
                 )
                 timing.add("dedup_and_load", counts["seconds"])
             timing.mark("pages")
