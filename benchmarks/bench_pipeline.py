@@ -13,7 +13,9 @@
    over the same bytes, in a pool of ``os.cpu_count()`` processes whose imports are warm,
    measured before the first run and after every run; the ratio divides the median run's
    articles/s by the median of these baselines (the ratio against the fastest one is printed
-   too). Each run's peak memory is measured as in 3.
+   too). Each run's peak memory is measured as in 3, with the CPU seconds of each kind of
+   process (the flow process, the extraction processes, Prefect's server) and the share of the
+   cores the extraction processes used during the run.
 2. A rerun when nothing changed: BENCH_RERUN_FEEDS feeds of BENCH_RERUN_ENTRIES entries on
    another loopback site; a first run, then a second one, both through ``monitor()`` in this
    process (Prefect's temporary server is already up for the second). Printed: the second
@@ -244,6 +246,20 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def _parents() -> dict[int, int]:
     out = {}
     for entry in os.listdir("/proc"):
@@ -259,12 +275,13 @@ def _parents() -> dict[int, int]:
 
 @dataclass
 class Memory:
-    """Memory of a process tree: per process its kind and high-water mark, and the peak of the
-    flow's and extraction processes' summed resident memory."""
+    """Memory and CPU of a process tree: per process its kind, high-water mark and CPU time,
+    and the peak of the flow's and extraction processes' summed resident memory."""
 
     root: int
     kinds: dict[int, str] = field(default_factory=dict)
     hwm_kb: dict[int, int] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)
     peak_rss_kb: int = 0
 
     def _kind(self, pid: int, parents: dict[int, int]) -> str:
@@ -294,12 +311,16 @@ class Memory:
             if pid not in self.kinds:
                 self.kinds[pid] = self._kind(pid, parents)
             self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), st.get("VmHWM", 0))
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))
             if self.kinds[pid] != "prefect":
                 rss += st.get("VmRSS", 0)
         self.peak_rss_kb = max(self.peak_rss_kb, rss)
 
     def mb(self, kind: str) -> float:
         return sum(v for p, v in self.hwm_kb.items() if self.kinds[p] == kind) / 1024
+
+    def cpu_s(self, kind: str) -> float:
+        return sum(v for p, v in self.cpu.items() if self.kinds[p] == kind)
 
     def workers(self) -> int:
         return sum(1 for k in self.kinds.values() if k == "extraction")
@@ -315,6 +336,7 @@ class ChildRun:
     stages: dict[str, Any]
     memory: Memory
     rows_loaded: int
+    harness_cpu: float  # this process: the loopback site's threads and the polling
 
 
 def warehouse_run(db: Path) -> tuple[dict[str, Any], int]:
@@ -356,6 +378,7 @@ def run_child(cfg: Path, db: Path, name: str) -> ChildRun:
     with out.open("wb") as log:
         launched = time.time()
         t0 = time.perf_counter()
+        cpu0 = sum(os.times()[:2])
         proc = subprocess.Popen(
             [sys.executable, "-m", "flows", "run", "--config", str(cfg)],
             env=env,
@@ -369,6 +392,7 @@ def run_child(cfg: Path, db: Path, name: str) -> ChildRun:
             time.sleep(0.1)
         wall = time.perf_counter() - t0
         exited = launched + wall
+        harness = sum(os.times()[:2]) - cpu0
     if proc.returncode != 0:
         print(out.read_text(errors="replace")[-4000:])
         raise SystemExit(f"the flow run failed (exit {proc.returncode}); output in {out}")
@@ -386,6 +410,7 @@ def run_child(cfg: Path, db: Path, name: str) -> ChildRun:
         stages,
         memory,
         rows,
+        harness,
     )
 
 
@@ -395,6 +420,19 @@ def memory_line(m: Memory) -> str:
         f"{m.mb('extraction'):.0f} MB (sum of high-water marks); flow and extraction together "
         f"{m.peak_rss_kb / 1024:.0f} MB (peak of sampled RSS); Prefect's server "
         f"{m.mb('prefect'):.0f} MB apart"
+    )
+
+
+def cpu_line(r: ChildRun) -> str:
+    m = r.memory
+    return (
+        f"CPU seconds: flow process {m.cpu_s('flow'):.0f}, extraction processes "
+        f"{m.cpu_s('extraction'):.0f}, Prefect's server {m.cpu_s('prefect'):.0f}, other "
+        f"{m.cpu_s('other'):.0f}; the loopback site (in the benchmark's process) "
+        f"{r.harness_cpu:.0f}; {CORES} cores x {r.wall:.0f} s of the process = "
+        f"{CORES * r.wall:.0f}; the extraction processes were busy "
+        f"{m.cpu_s('extraction') / (CORES * r.seconds):.0%} of {CORES} cores x the run's "
+        f"{r.seconds:.0f} s"
     )
 
 
@@ -438,6 +476,7 @@ def throughput(bodies: list[bytes]) -> None:
         if r.stages:
             print(f"  {stages_line(r.stages)}")
         print(f"  {memory_line(r.memory)}")
+        print(f"  {cpu_line(r)}")
         baselines.append(bare_rate(pages))
         print(f"baseline {n + 1}: {baselines[-1]:.1f} pages/s")
     rates = [r.row["articles_new"] / r.seconds for r in runs]
@@ -571,13 +610,17 @@ def memory_vs_history(bodies: list[bytes]) -> None:
                 print(f"  {stages_line(r.stages)}")
     h0, r0 = results[0]
     for h, r in results[1:]:
-        per = 100_000 / max(h - h0, 1)
+        together = (r.memory.peak_rss_kb - r0.memory.peak_rss_kb) / 1024
+        # per 100k only over a span where it is more than sampling noise
+        rate = (
+            f" ({together * 100_000 / (h - h0):+.0f} MB per 100k stored)"
+            if h - h0 >= 50_000
+            else ""
+        )
         print(
             f"growth from H = {h0:,} to {h:,}: flow process "
             f"{r.memory.mb('flow') - r0.memory.mb('flow'):+.0f} MB, flow and extraction "
-            f"{(r.memory.peak_rss_kb - r0.memory.peak_rss_kb) / 1024:+.0f} MB "
-            f"({(r.memory.peak_rss_kb - r0.memory.peak_rss_kb) / 1024 * per:+.0f} MB per "
-            f"100k stored); run {r.seconds:.1f} s vs {r0.seconds:.1f} s"
+            f"{together:+.0f} MB{rate}; run {r.seconds:.1f} s vs {r0.seconds:.1f} s"
         )
 
 

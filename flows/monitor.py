@@ -169,6 +169,7 @@ def extract_articles(n: int, fetched: Fetched, settings: Settings) -> ExtractedB
     log.info("batch %d: %d articles extracted from %d pages", n, len(articles), len(fetched.pages))
     if line := p.archive_summary(p.raw_pages(articles, failures)):
         log.info("batch %d: %s", n, line)
+    fetched.pages = []  # the bytes are extracted: do not keep them alive with the future
     return ExtractedBatch(
         articles=articles,
         failures=[*fetched.failures, *failures],
@@ -358,6 +359,7 @@ def monitor(
                     quote(plan),
                 )
                 timing.add("dedup_and_load", counts["seconds"])
+                done.articles = []  # loaded: free the batch while the next ones are in flight
             timing.mark("pages")
             prune_archive(settings)
             dq = quality_gates(settings, run_id)
