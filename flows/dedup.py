@@ -221,11 +221,17 @@ def decide(
     batch_pos = {d.doc_id: i for i, d in enumerate(ordered)}
 
     hashes = history.by_hash([d.content_hash for d in ordered])
-    probe = {int(k) for d in ordered for k in d.band_keys}
+    # an exact copy of a stored text needs no near-duplicate candidates: its verdict is set
+    # (syndicated copies would otherwise fetch every earlier copy of the story)
+    probe = {int(k) for d in ordered if d.content_hash not in hashes for k in d.band_keys}
     cand = history.candidates(sorted(probe))
     near_stored: dict[str, set[str]] = {}
     for d in ordered:
-        near_stored[d.doc_id] = {i for k in d.band_keys for i in cand.get(int(k), ())}
+        near_stored[d.doc_id] = (
+            set()
+            if d.content_hash in hashes
+            else {i for k in d.band_keys for i in cand.get(int(k), ())}
+        )
     sigs = history.signatures(set().union(*near_stored.values()) if near_stored else set())
     for d in ordered:
         near_stored[d.doc_id] = {
