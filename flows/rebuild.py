@@ -111,72 +111,71 @@ def rebuild(
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
     after: Counter[str] = Counter()
     changed = 0
-    if transaction:
-        con.execute("BEGIN")
     try:
-        con.execute("DELETE FROM dedup_lsh")
-        con.execute("DELETE FROM dedup_signatures")
-        seeds = con.execute(
-            "SELECT 'seed:' || seed_id, text, loaded_at FROM seeds ORDER BY seed_id"
-        ).fetchall()
-        batch = wh.LoadBatch()
-        for (doc_id, _, at), (chash, _, sig, keys) in zip(
-            seeds, _sign([s[1] for s in seeds], settings), strict=True
-        ):
-            wh.signature_rows(doc_id, chash, doc_id, at, sig, keys, batch)
-        wh.write(con, batch)
-
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rebuild_verdicts (article_id VARCHAR, "
-            "content_hash VARCHAR, dedup_status VARCHAR, duplicate_of VARCHAR, "
-            "similarity DOUBLE, cluster_id VARCHAR)"
-        )
-        for rows, sigs in _signed(_groups(con), settings, pool):
-            docs = []
-            for r, (chash, shingles, sig, keys) in zip(rows, sigs, strict=True):
-                doc = Doc(r[0], r[1], r[2], r[3], chash, shingles, sig, keys)
-                docs.append(doc)
-            verdicts = decide(docs, hasher, wh.DedupIndex(con), settings.threshold)
+        with wh.transaction(con, own=transaction):
+            con.execute("DELETE FROM dedup_lsh")
+            con.execute("DELETE FROM dedup_signatures")
+            seeds = con.execute(
+                "SELECT 'seed:' || seed_id, text, loaded_at FROM seeds ORDER BY seed_id"
+            ).fetchall()
             batch = wh.LoadBatch()
-            updates: list[dict[str, Any]] = []
-            for r, d in zip(rows, docs, strict=True):
-                v = verdicts[d.doc_id]
-                first_seen: datetime = r[4]
-                wh.signature_rows(
-                    d.doc_id, d.content_hash, v.root_id, first_seen, d.signature, d.band_keys, batch
-                )
-                after[v.status] += 1
-                if (v.status, v.duplicate_of, v.root_id) != (r[5], r[6], r[7]):
-                    changed += 1
-                updates.append(
-                    dict(
-                        article_id=d.doc_id,
-                        content_hash=d.content_hash,
-                        dedup_status=v.status,
-                        duplicate_of=v.duplicate_of,
-                        similarity=v.similarity,
-                        cluster_id=v.root_id,
-                    )
-                )
+            for (doc_id, _, at), (chash, _, sig, keys) in zip(
+                seeds, _sign([s[1] for s in seeds], settings), strict=True
+            ):
+                wh.signature_rows(doc_id, chash, doc_id, at, sig, keys, batch)
             wh.write(con, batch)
-            con.register("stage_verdicts", pa.Table.from_pylist(updates))
-            con.execute("INSERT INTO rebuild_verdicts SELECT * FROM stage_verdicts")
-            con.unregister("stage_verdicts")
-        con.execute(
-            """
-            UPDATE articles a SET content_hash = v.content_hash,
-                dedup_status = v.dedup_status, duplicate_of = v.duplicate_of,
-                similarity = v.similarity, cluster_id = v.cluster_id
-            FROM rebuild_verdicts v WHERE a.article_id = v.article_id
-            """
-        )
-        con.execute("DROP TABLE rebuild_verdicts")
-        if transaction:
-            con.execute("COMMIT")
-    except BaseException:
-        if transaction:
-            con.execute("ROLLBACK")
-        raise
+
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE rebuild_verdicts (article_id VARCHAR, "
+                "content_hash VARCHAR, dedup_status VARCHAR, duplicate_of VARCHAR, "
+                "similarity DOUBLE, cluster_id VARCHAR)"
+            )
+            for rows, sigs in _signed(_groups(con), settings, pool):
+                docs = []
+                for r, (chash, shingles, sig, keys) in zip(rows, sigs, strict=True):
+                    doc = Doc(r[0], r[1], r[2], r[3], chash, shingles, sig, keys)
+                    docs.append(doc)
+                verdicts = decide(docs, hasher, wh.DedupIndex(con), settings.threshold)
+                batch = wh.LoadBatch()
+                updates: list[dict[str, Any]] = []
+                for r, d in zip(rows, docs, strict=True):
+                    v = verdicts[d.doc_id]
+                    first_seen: datetime = r[4]
+                    wh.signature_rows(
+                        d.doc_id,
+                        d.content_hash,
+                        v.root_id,
+                        first_seen,
+                        d.signature,
+                        d.band_keys,
+                        batch,
+                    )
+                    after[v.status] += 1
+                    if (v.status, v.duplicate_of, v.root_id) != (r[5], r[6], r[7]):
+                        changed += 1
+                    updates.append(
+                        dict(
+                            article_id=d.doc_id,
+                            content_hash=d.content_hash,
+                            dedup_status=v.status,
+                            duplicate_of=v.duplicate_of,
+                            similarity=v.similarity,
+                            cluster_id=v.root_id,
+                        )
+                    )
+                wh.write(con, batch)
+                con.register("stage_verdicts", pa.Table.from_pylist(updates))
+                con.execute("INSERT INTO rebuild_verdicts SELECT * FROM stage_verdicts")
+                con.unregister("stage_verdicts")
+            con.execute(
+                """
+                UPDATE articles a SET content_hash = v.content_hash,
+                    dedup_status = v.dedup_status, duplicate_of = v.duplicate_of,
+                    similarity = v.similarity, cluster_id = v.cluster_id
+                FROM rebuild_verdicts v WHERE a.article_id = v.article_id
+                """
+            )
+            con.execute("DROP TABLE rebuild_verdicts")
     finally:
         if pool is not None:
             pool.shutdown()

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from flows import warehouse as wh
 from flows.topics import TopicMatcher
 
 _CHUNK = 5_000
@@ -65,43 +66,36 @@ def retag(
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
     match = partial(_match, topics=topics)
     topic_rows = pair_rows = 0
-    if transaction:
-        con.execute("BEGIN")
     try:
-        chunks = list(_chunks(con))
-        results: Any = pool.map(match, chunks) if pool is not None else map(match, chunks)
-        con.execute("DELETE FROM article_topic_pairs")
-        con.execute("DELETE FROM article_topics")
-        for (t_ids, t_topics, t_n), (p_ids, p_a, p_b, p_n) in results:
-            if t_ids:
-                con.register(
-                    "stage_topics",
-                    pa.table({"article_id": t_ids, "topic": t_topics, "mentions": t_n}),
-                )
-                con.execute("INSERT INTO article_topics BY NAME SELECT * FROM stage_topics")
-                con.unregister("stage_topics")
-                topic_rows += len(t_ids)
-            if p_ids:
-                con.register(
-                    "stage_pairs",
-                    pa.table(
-                        {
-                            "article_id": p_ids,
-                            "topic_a": p_a,
-                            "topic_b": p_b,
-                            "sentences_together": p_n,
-                        }
-                    ),
-                )
-                con.execute("INSERT INTO article_topic_pairs BY NAME SELECT * FROM stage_pairs")
-                con.unregister("stage_pairs")
-                pair_rows += len(p_ids)
-        if transaction:
-            con.execute("COMMIT")
-    except BaseException:
-        if transaction:
-            con.execute("ROLLBACK")
-        raise
+        with wh.transaction(con, own=transaction):
+            chunks = list(_chunks(con))
+            results: Any = pool.map(match, chunks) if pool is not None else map(match, chunks)
+            con.execute("DELETE FROM article_topic_pairs")
+            con.execute("DELETE FROM article_topics")
+            for (t_ids, t_topics, t_n), (p_ids, p_a, p_b, p_n) in results:
+                if t_ids:
+                    con.register(
+                        "stage_topics",
+                        pa.table({"article_id": t_ids, "topic": t_topics, "mentions": t_n}),
+                    )
+                    con.execute("INSERT INTO article_topics BY NAME SELECT * FROM stage_topics")
+                    con.unregister("stage_topics")
+                    topic_rows += len(t_ids)
+                if p_ids:
+                    con.register(
+                        "stage_pairs",
+                        pa.table(
+                            {
+                                "article_id": p_ids,
+                                "topic_a": p_a,
+                                "topic_b": p_b,
+                                "sentences_together": p_n,
+                            }
+                        ),
+                    )
+                    con.execute("INSERT INTO article_topic_pairs BY NAME SELECT * FROM stage_pairs")
+                    con.unregister("stage_pairs")
+                    pair_rows += len(p_ids)
     finally:
         if pool is not None:
             pool.shutdown()

@@ -120,6 +120,22 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, *, own: bool = True) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error. ``own=False``: the caller's transaction is
+    already open and the caller commits or rolls it back."""
+    if not own:
+        yield
+        return
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
 def run_lock(db_path: Path, *, wait: float = 0.0) -> Iterator[None]:
     """One pipeline run per warehouse at a time (an advisory lock file beside the DuckDB file).
 
