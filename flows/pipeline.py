@@ -326,6 +326,7 @@ def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted],
     and extraction failure carries its :class:`RawPage`."""
     options: dict[str, Any] = dict(
         min_chars=settings.pipeline.min_text_chars,
+        thorough=settings.pipeline.extraction == "thorough",
         # a Dask worker extracts in its own process (it may not start a pool)
         workers=1 if on_dask_worker() else settings.pipeline.extract_workers,
         derive=Derive.of(settings),
