@@ -244,7 +244,9 @@ class ScheduleSettings(_Strict):
 
 
 class PipelineSettings(_Strict):
-    batch_size: int = Field(200, ge=1, description="articles per load transaction")
+    batch_size: int = Field(
+        500, ge=1, description="articles per load transaction (the run's first and last: 100)"
+    )
     extract_workers: int = Field(0, ge=0, description="extraction processes; 0 = one per core")
     min_text_chars: int = Field(200, ge=0, description="shorter extractions are empty_extraction")
     extraction: Literal["adaptive", "thorough"] = Field(

@@ -335,8 +335,7 @@ def monitor(
             plan = select_new(settings, _as_is(results))
             p.warm_up(settings, pages=len(plan.work))
             timing.mark("select")
-            size = settings.pipeline.batch_size
-            batches = [plan.work[i : i + size] for i in range(0, len(plan.work), size)] or [[]]
+            batches = p.batches(plan.work, settings.pipeline.batch_size)
             # Fetching and extraction run ahead of the loads (LOOKAHEAD batches), so the
             # network, the extraction processes and the warehouse work at the same time; the
             # loads stay in order, in this process: the warehouse has one writer.

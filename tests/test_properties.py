@@ -592,3 +592,27 @@ def test_normalise_matches_the_plain_definition(text: str) -> None:
     from flows.text import normalise
 
     assert normalise(text) == _reference_normalise(text)
+
+
+# --- load batches ------------------------------------------------------------------------------
+
+
+@given(st.integers(0, 3000), st.integers(1, 1000))
+@example(0, 500)
+@example(101, 500)
+@example(201, 500)
+@example(34, 8)
+def test_batches_cover_the_work_in_order_with_small_edges(n: int, size: int) -> None:
+    from flows.pipeline import EDGE_BATCH, batches
+
+    work: list[Any] = list(range(n))
+    out = batches(work, size)
+    assert [w for b in out for w in b] == work
+    assert all(len(b) <= size for b in out)
+    if n == 0:
+        assert out == [[]]  # the feed cursors still get their load
+        return
+    assert all(out)
+    assert len(out[0]) <= EDGE_BATCH and len(out[-1]) <= EDGE_BATCH
+    # no more batches than plain chunks of `size` would make, plus the two edges
+    assert len(out) <= -(-n // size) + 2
