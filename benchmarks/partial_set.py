@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from neardup_set import (  # noqa: E402
+from neardup_set import (
     Article,
     Kit,
     language_of,
@@ -311,7 +311,9 @@ def build(base: list[Article], outlets: list[Outlet], data: Path, seed: int):
         )
         other = rnd.choice(same_lang)
         b_paras = mk.short_item(other) if rnd.random() < 0.7 else other.paragraphs
-        add("shared_boilerplate", a, home.site, original, home.site, home.page(other.title, b_paras))
+        add(
+            "shared_boilerplate", a, home.site, original, home.site, home.page(other.title, b_paras)
+        )
     return pairs, sites(base, outlets + [o for v in mk.by_kind.values() for o in v], rnd)
 
 
