@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from flows.config import DedupSettings
-from flows.text import comparison_text, content_units, words
+from flows.text import comparison_text, content_units, text_units, words
 
 _SEED = 20260522  # fixed: signatures must be comparable across runs and machines
 # Band b's keys are XORed with (b + 1) * 0x9E3779B1 mod 2^32 (warehouse migration 002 does the same)
@@ -121,12 +121,18 @@ class MinHasher:
         return (picked & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
 
     def content(
-        self, text: str, site: str | None, boilerplate: Callable[[int], bool] | None = None
+        self,
+        text: str,
+        site: str | None,
+        boilerplate: Callable[[int], bool] | None = None,
+        *,
+        whole: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The shingle sequence of the text's content units, the site's boilerplate units left
-        out (unless fewer than MIN_CONTENT_WORDS words would be left), and the keys of all its
-        content units for that site (empty without a site)."""
-        toks = [words(u) for u in content_units(text)]
+        """The shingle sequence of the text's content units (``whole``: of all its units, page
+        chrome included), the site's boilerplate units left out (unless fewer than
+        MIN_CONTENT_WORDS words would be left), and the keys of those units for that site
+        (empty without a site)."""
+        toks = [words(u) for u in (text_units(text) if whole else content_units(text))]
         toks = [t for t in toks if t]
         keys = (
             np.array([unit_key(site, t) for t in toks], dtype=np.int64)
@@ -436,7 +442,9 @@ def decide(
 
     def whole(doc_id: str) -> np.ndarray:
         if doc_id not in whole_shingles:
-            whole_shingles[doc_id] = hasher.shingles(text_of(doc_id), content_only=False)
+            doc = decided_docs[doc_id] if doc_id in decided_docs else stored[doc_id]
+            seq = hasher.content(doc.text, doc.site, boilerplate, whole=True)[0]
+            whole_shingles[doc_id] = np.unique(seq)
         return whole_shingles[doc_id]
 
     def similarity(d: Doc, other: str) -> float:
@@ -445,7 +453,8 @@ def decide(
         sim = jaccard(d.shingles, shingles_of(other))
         if sim < threshold:
             if d.doc_id not in whole_shingles:
-                whole_shingles[d.doc_id] = hasher.shingles(d.text, content_only=False)
+                seq = hasher.content(d.text, d.site, boilerplate, whole=True)[0]
+                whole_shingles[d.doc_id] = np.unique(seq)
             sim = max(sim, jaccard(whole_shingles[d.doc_id], whole(other)))
         return sim
 

@@ -124,6 +124,11 @@ def _units(text: str) -> list[str]:
     return units
 
 
+def text_units(text: str) -> list[str]:
+    """Every unit (paragraph or line) of ``text``, page chrome included (see _units)."""
+    return _units(text)
+
+
 def content_units(text: str) -> list[str]:
     """The units (paragraphs or lines, see _units) of ``text`` that carry its content: page
     chrome left out (see _is_chrome), unless that would leave a quarter of the words or less
