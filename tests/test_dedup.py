@@ -358,8 +358,12 @@ def test_excerpt_and_truncated_page_are_partial_copies_of_a_stored_article(con) 
     load_decided(con, [Doc("orig", original, T0, "https://harbourledger.example/grain")])
     assert con.execute("SELECT count(*) FROM dedup_anchors").fetchall()[0][0] > 0
     excerpt = "\n\n".join(
-        ["NewsWatch | Top stories", "Grain shipments through Gdansk rise by a third", *WIRE[:2]]
-        + ["Continue reading at Harbour Ledger"]
+        [
+            "NewsWatch | Top stories",
+            "Grain shipments through Gdansk rise by a third",
+            *WIRE[:2],
+            "Continue reading at Harbour Ledger",
+        ]
     )
     truncated = "\n\n".join(
         ["Grain shipments through Gdansk rise by a third", *WIRE[:4], "Subscribe to read more."]
