@@ -334,8 +334,9 @@ def _anchor_hits(anchors: np.ndarray, postings: dict[int, list[str]]) -> set[str
 
 
 # A stretch copied from the original is a run of at least this many shingles in a row found in
-# the copy (7 words with 5-word shingles); a stock phrase met elsewhere in the original is not.
-MIN_RUN = 3
+# the copy (12 words with 5-word shingles): a name or stock phrase met again later in the
+# original is not.
+MIN_RUN = 8
 
 
 def partial_cover(new: np.ndarray, original: np.ndarray) -> tuple[float, int, float]:
