@@ -66,6 +66,9 @@ def _word_hash(word: str) -> int:
     return h
 
 
+Units = tuple[list[list[str]], np.ndarray]  # words of each unit, and the units' keys
+
+
 class MinHasher:
     """Word-shingle sets, MinHash signatures and LSH band keys, vectorised with numpy."""
 
@@ -132,6 +135,13 @@ class MinHasher:
         chrome included), the site's boilerplate units left out (unless fewer than
         MIN_CONTENT_WORDS words would be left), and the keys of those units for that site
         (empty without a site)."""
+        toks, keys = self.units(text, site, whole=whole)
+        return self.joined(toks, keys, boilerplate), keys
+
+    @staticmethod
+    def units(text: str, site: str | None, *, whole: bool = False) -> Units:
+        """The words of each content unit of the text (``whole``: of every unit), and the
+        units' keys for the site (empty without a site)."""
         toks = [words(u) for u in (text_units(text) if whole else content_units(text))]
         toks = [t for t in toks if t]
         keys = (
@@ -139,11 +149,17 @@ class MinHasher:
             if site
             else np.empty(0, dtype=np.int64)
         )
+        return toks, keys
+
+    def joined(
+        self, toks: list[list[str]], keys: np.ndarray, boilerplate: Callable[[int], bool] | None
+    ) -> np.ndarray:
+        """The shingle sequence of the units, boilerplate units left out (see :meth:`content`)."""
         if boilerplate is not None and keys.size:
             kept = [t for t, k in zip(toks, keys.tolist(), strict=True) if not boilerplate(k)]
             if len(kept) < len(toks) and sum(map(len, kept)) >= MIN_CONTENT_WORDS:
                 toks = kept
-        return self.sequence([w for t in toks for w in t]), keys
+        return self.sequence([w for t in toks for w in t])
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         if shingles.size == 0:
@@ -182,6 +198,7 @@ MIN_PARTIAL_SHINGLES = 40
 MAX_PARTIAL_SPAN = 0.8
 # Anchor candidates: stored originals sharing at least this many anchors, the best few.
 MIN_SHARED_ANCHORS = 2
+MIN_ANCHOR_SHARE = 0.5
 MAX_ANCHOR_CANDIDATES = 8
 
 
@@ -328,9 +345,12 @@ def _rank(doc_id: str, stored: dict[str, Stored], batch_pos: dict[str, int]) -> 
 
 
 def _anchor_hits(anchors: np.ndarray, postings: dict[int, list[str]]) -> set[str]:
-    """The originals sharing the most anchors with a text (at least MIN_SHARED_ANCHORS)."""
+    """The originals sharing the most anchors with a text: at least MIN_SHARED_ANCHORS, and at
+    least MIN_ANCHOR_SHARE of the text's own (a copy mostly contained in an original's opening
+    shares most of them; a stock phrase or two does not make a candidate)."""
+    need = max(MIN_SHARED_ANCHORS, MIN_ANCHOR_SHARE * anchors.size)
     counts = Counter(i for a in anchors.tolist() for i in postings.get(a, ()))
-    return {i for i, n in counts.most_common(MAX_ANCHOR_CANDIDATES) if n >= MIN_SHARED_ANCHORS}
+    return {i for i, n in counts.most_common(MAX_ANCHOR_CANDIDATES) if n >= need}
 
 
 # A stretch copied from the original is a run of at least this many shingles in a row found in
@@ -415,11 +435,16 @@ def decide(
     needed: set[str] = set(hashes.values()).union(*near_stored.values(), *part_stored.values())
     stored = history.docs(needed)
     stored.update(history.docs({s.root_id for s in stored.values()} - stored.keys()))
-    stored_units: dict[str, np.ndarray] = {}
-    for i, st in stored.items():
-        if st.site:
-            stored_units[i] = hasher.content(st.text, st.site)[1]
-    learn_units(k for keys in stored_units.values() for k in keys.tolist())
+    units: dict[str, Units] = {}
+
+    def units_of(doc_id: str) -> Units:
+        if doc_id not in units:
+            doc = decided_docs[doc_id] if doc_id in decided_docs else stored[doc_id]
+            units[doc_id] = hasher.units(doc.text, doc.site)
+        return units[doc_id]
+
+    decided_docs: dict[str, Doc] = {}
+    learn_units(k for i, st in stored.items() if st.site for k in units_of(i)[1].tolist())
     sequences: dict[str, np.ndarray] = {}
     stored_shingles: dict[str, np.ndarray] = {}
     whole_shingles: dict[str, np.ndarray] = {}
@@ -430,8 +455,7 @@ def decide(
     def sequence_of(doc_id: str) -> np.ndarray:
         """An original's content shingles in text order, its site's boilerplate left out."""
         if doc_id not in sequences:
-            doc = decided_docs[doc_id] if doc_id in decided_docs else stored[doc_id]
-            sequences[doc_id] = hasher.content(doc.text, doc.site, boilerplate)[0]
+            sequences[doc_id] = hasher.joined(*units_of(doc_id), boilerplate)
         return sequences[doc_id]
 
     def shingles_of(doc_id: str) -> np.ndarray:
@@ -474,7 +498,6 @@ def decide(
         return stored[doc_id].root_id if doc_id in stored else doc_id
 
     verdicts: dict[str, Verdict] = {}
-    decided_docs: dict[str, Doc] = {}
     batch_hash: dict[str, str] = {}
     batch_bands: dict[int, list[str]] = {}
     batch_anchors: dict[int, list[str]] = {}
