@@ -144,7 +144,7 @@ def print_partial(name: str, result: dict[str, dict], status: dict[str, tuple[in
         )
 
 
-def derive_cost(texts: list[str], rounds: int = 3) -> tuple[float, float]:
+def derive_cost(texts: list[str], rounds: int = 5) -> tuple[float, float]:
     """ms per article of the dedup part of flows.pipeline.Derive, and of the whole-copy-only
     work it replaced (hash, chrome filter, shingles, signature, band keys), median of rounds."""
     from flows.text import comparison_text
@@ -161,16 +161,15 @@ def derive_cost(texts: list[str], rounds: int = 3) -> tuple[float, float]:
     def after(text: str) -> None:
         prepare(Doc("", text, None, "https://site.example/a"), h)
 
-    out = []
-    for fn in (before, after):
-        runs = []
-        for _ in range(rounds):
+    runs: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(rounds):  # interleaved, so both see the same machine
+        for name, fn in (("before", before), ("after", after)):
             t0 = time.perf_counter()
             for t in texts:
                 fn(t)
-            runs.append((time.perf_counter() - t0) * 1000 / len(texts))
-        out.append(sorted(runs)[len(runs) // 2])
-    return out[0], out[1]
+            runs[name].append((time.perf_counter() - t0) * 1000 / len(texts))
+    b, a = sorted(runs["before"]), sorted(runs["after"])
+    return b[len(b) // 2], a[len(a) // 2]
 
 
 def _pr(c: list[int]) -> dict:
