@@ -449,9 +449,6 @@ def decide(
     stored_shingles: dict[str, np.ndarray] = {}
     whole_shingles: dict[str, np.ndarray] = {}
 
-    def text_of(doc_id: str) -> str:
-        return decided_docs[doc_id].text if doc_id in decided_docs else stored[doc_id].text
-
     def sequence_of(doc_id: str) -> np.ndarray:
         """An original's content shingles in text order, its site's boilerplate left out."""
         if doc_id not in sequences:
