@@ -937,7 +937,7 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
                 "SELECT run_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, "
                 "feeds_polled, feeds_failed, new_urls, pages_deferred AS deferred, articles_new, "
                 "unique_articles, "
-                "exact_duplicates + near_duplicates AS duplicates, "
+                "exact_duplicates + near_duplicates + partial_copies AS duplicates, "
                 "page_failures + extract_failures AS page_failures "
                 "FROM runs ORDER BY started_at DESC LIMIT 10"
             )
