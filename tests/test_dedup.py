@@ -6,11 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flows import warehouse as wh
 from flows.config import DedupSettings
-from flows.dedup import Doc, MinHasher, content_hash, decide, jaccard
+from flows.dedup import Doc, MinHasher, content_hash, decide, jaccard, prepare
 
 SETTINGS = DedupSettings()
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -568,3 +569,29 @@ def test_floor_on_the_partial_copy_labelled_set() -> None:
     assert tp / (tp + fp) >= 0.99, missed
     assert tp / (tp + fn) >= 0.95, missed
     assert status_ok / len(pairs) >= 0.97  # partial copies told from whole copies
+
+
+def test_the_extraction_workers_derive_what_the_check_would() -> None:
+    """Derive runs in the extraction processes (pickled there); its hash, shingles, anchors and
+    paragraph keys are what decide() would compute itself, so both paths give one verdict."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from flows.config import Settings
+    from flows.extract import Extracted
+    from flows.feeds import FeedItem
+    from flows.pipeline import Derive
+
+    url = "https://www.harbourledger.example/grain"
+    text = page("Grain shipments through Gdansk rise by a third", WIRE)
+    item = FeedItem("https://harbourledger.example/feed", url, url, None, None, None, None)
+    article = Extracted(url, "Grain", None, None, "en", None, text, item)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        derived = pool.submit(Derive.of(Settings()), article).result()
+    doc = Doc("d", text, None, url)
+    prepare(doc, MinHasher(SETTINGS))
+    assert doc.site == "harbourledger.example"
+    assert derived.content_hash == doc.content_hash
+    for name in ("shingles", "signature", "band_keys", "unit_keys", "anchors"):
+        assert np.array_equal(getattr(derived, name), getattr(doc, name)), name
+    assert doc.anchors.size > 0 and doc.unit_keys.size == len(WIRE) + 1  # + the block
