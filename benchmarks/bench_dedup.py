@@ -1,17 +1,24 @@
 """Near-duplicate detection: accuracy on labelled pairs, and what the index costs at scale.
 
 1. Accuracy. Every labelled pair goes through the real decision (``flows.dedup.decide``: content
-   hash, LSH candidates from the index, verification of each candidate), the first text as the
-   history, the second as the new document. Precision and recall overall and by kind of edit, on
-   the team's set (benchmarks/data/neardup_team.jsonl), on ../shared/realworld/neardup_pairs.jsonl
-   when present, and on BENCH_HELDOUT=FILE when given (a set kept outside the repository).
+   hash, LSH and anchor candidates from the index, verification of each candidate), the first
+   text as the history, the second as the new document. Precision and recall overall and by kind
+   of edit, on the team's set (benchmarks/data/neardup_team.jsonl), on
+   ../shared/realworld/neardup_pairs.jsonl when present, and on BENCH_HELDOUT=FILE when given (a
+   set kept outside the repository). The partial-copy set (benchmarks/data/partial_team.jsonl,
+   made by partial_set.py) is scored with the other pages of each site known, as a warehouse
+   knows them, and again with none (a site's first pages); BENCH_PARTIAL_HELDOUT=FILE scores
+   a held-out set made by the same recipe from other texts and outlets.
 2. Method. The measured similarity of every pair of the team's set for shingle sizes 3, 4, 5 and 7:
    the best threshold and its precision/recall for each; and the probability that LSH makes a pair
    a candidate, by similarity, for the banding choices.
-3. Scale. 10k and 100k stored documents (and 1M with BENCH_SCALE=full), synthetic texts: signatures/s,
-   inserts/s through the warehouse load, checking a batch of 1,000 new documents (their signatures
+3. Scale. 10k and 100k stored documents (and 1M with BENCH_SCALE=full), synthetic texts on 500
+   sites: signatures/s, inserts/s through the warehouse load, checking a batch of 1,000 new
+   documents (250 edited copies, 250 excerpts of stored ones, 500 new; their signatures
    included) against the warehouse, index bytes per document on disk, memory; datasketch's
-   MinHashLSH with the same banding (40 bands of 2 values) measured in the same run as the baseline.
+   MinHashLSH with the same banding (40 bands of 2 values) measured in the same run as the
+   baseline. Per-article cost of the extraction worker's dedup work (flows.pipeline.Derive)
+   against the whole-copy-only work it replaced, on the labelled texts.
 4. Rebuild: ``corpus-monitor dedup rebuild`` over the stored history.
 
     make bench-dedup                   # 10k and 100k
@@ -40,16 +47,18 @@ from flows.dedup import (
     Doc,
     MinHasher,
     containment,
-    content_hash,
     decide,
+    hash_words,
     jaccard,
     judge_pair,
+    prepare,
 )
 from flows.rebuild import rebuild
 from flows.text import words
 
 REPO = Path(__file__).resolve().parent.parent
 TEAM_SET = REPO / "benchmarks" / "data" / "neardup_team.jsonl"
+PARTIAL_SET = REPO / "benchmarks" / "data" / "partial_team.jsonl"
 SHARED_SET = REPO.parent / "shared" / "realworld" / "neardup_pairs.jsonl"
 SETTINGS = DedupSettings()
 SCALES = [10_000, 100_000] + ([1_000_000] if os.environ.get("BENCH_SCALE") == "full" else [])
@@ -80,6 +89,87 @@ def accuracy(pairs: list[dict], settings: DedupSettings = SETTINGS) -> dict[str,
         cell[(0 if flagged else 2) if p["duplicate"] else (1 if flagged else 3)] += 1
     total = [sum(c[i] for c in by_kind.values()) for i in range(4)]
     return {"all": _pr(total), **{k: _pr(v) for k, v in sorted(by_kind.items())}}
+
+
+def read_sites(path: Path) -> dict[str, list[str]]:
+    """The other pages of each site, beside a partial-copy set (``NAME_sites.jsonl``)."""
+    sites = path.with_name(path.stem + "_sites.jsonl")
+    return {s["site"]: s["pages"] for s in read_pairs(sites)} if sites.exists() else {}
+
+
+def partial_accuracy(
+    pairs: list[dict], sites: dict[str, list[str]], settings: DedupSettings = SETTINGS
+) -> tuple[dict[str, dict], dict[str, tuple[int, int]]]:
+    """Precision/recall by kind with each pair's sites known by their other pages (none when
+    ``sites`` is empty), and per kind how many got the expected verdict."""
+    hasher = MinHasher(settings)
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    status: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p in pairs:
+        pages = [
+            (f"https://{s}/page{i}", t)
+            for s in {p["a_site"], p["b_site"]}
+            for i, t in enumerate(sites.get(s, ()))
+        ]
+        v = judge_pair(
+            p["a_text"],
+            p["b_text"],
+            hasher,
+            settings,
+            urls=(f"https://{p['a_site']}/a", f"https://{p['b_site']}/b"),
+            site_pages=pages,
+        )
+        flagged = v.status != "unique"
+        cell = by_kind[p["kind"]]
+        cell[(0 if flagged else 2) if p["duplicate"] else (1 if flagged else 3)] += 1
+        status[p["kind"]][0] += v.status == p["expect"]
+        status[p["kind"]][1] += 1
+    total = [sum(c[i] for c in by_kind.values()) for i in range(4)]
+    status["all"] = [sum(v[0] for v in status.values()), sum(v[1] for v in status.values())]
+    result = {"all": _pr(total), **{k: _pr(v) for k, v in sorted(by_kind.items())}}
+    return result, {k: (v[0], v[1]) for k, v in status.items()}
+
+
+def print_partial(name: str, result: dict[str, dict], status: dict[str, tuple[int, int]]) -> None:
+    print(f"\n{name}")
+    print(
+        f"  {'kind':<22} {'pairs':>5} {'precision':>9} {'recall':>7}  tp/fp/fn/tn   "
+        "expected verdict"
+    )
+    for kind, r in result.items():
+        ok, n = status[kind]
+        print(
+            f"  {kind:<22} {r['pairs']:>5} {r['precision']:>9.3f} {r['recall']:>7.3f}  "
+            f"{r['tp']}/{r['fp']}/{r['fn']}/{r['tn']:<6} {ok}/{n}"
+        )
+
+
+def derive_cost(texts: list[str], rounds: int = 5) -> tuple[float, float]:
+    """ms per article of the dedup part of flows.pipeline.Derive, and of the whole-copy-only
+    work it replaced (hash, chrome filter, shingles, signature, band keys), median of rounds."""
+    from flows.text import comparison_text
+
+    h = MinHasher(SETTINGS)
+
+    def before(text: str) -> None:
+        toks = words(text)
+        content = comparison_text(text)
+        sh = h.shingles_of_words(toks if content is text else words(content))
+        hash_words(toks)
+        h.band_keys(h.signature(sh))
+
+    def after(text: str) -> None:
+        prepare(Doc("", text, None, "https://site.example/a"), h)
+
+    runs: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(rounds):  # interleaved, so both see the same machine
+        for name, fn in (("before", before), ("after", after)):
+            t0 = time.perf_counter()
+            for t in texts:
+                fn(t)
+            runs[name].append((time.perf_counter() - t0) * 1000 / len(texts))
+    b, a = sorted(runs["before"]), sorted(runs["after"])
+    return b[len(b) // 2], a[len(a) // 2]
 
 
 def _pr(c: list[int]) -> dict:
@@ -178,14 +268,35 @@ def edited(text: str, rng: random.Random) -> str:
     return " ".join(toks)
 
 
-def signed(ids: range) -> list[tuple[int, str, str, bytes, list[int]]]:
+SITES = 500
+
+
+def synthetic_url(i: int) -> str:
+    return f"https://site{i % SITES}.example/{i}"
+
+
+def excerpt(text: str) -> str:
+    """An aggregator's excerpt: the first third of the text (at least 60 words), and a link."""
+    toks = text.split()
+    return " ".join(toks[: max(60, len(toks) // 3)]) + "\n\nContinue reading at the publisher"
+
+
+def signed(ids: range) -> list[tuple[int, str, str, bytes, list[int], list[int], list[int]]]:
     h = MinHasher(SETTINGS)
     out = []
     for i in ids:
-        text = synthetic(i)
-        sig = h.signature(h.shingles(text))
+        d = Doc("", synthetic(i), None, synthetic_url(i))
+        prepare(d, h)
         out.append(
-            (i, text, content_hash(text), sig.astype("<u4").tobytes(), h.band_keys(sig).tolist())
+            (
+                i,
+                d.text,
+                d.content_hash,
+                d.signature.astype("<u4").tobytes(),
+                d.band_keys.tolist(),
+                d.anchors.tolist(),
+                d.unit_keys.tolist(),
+            )
         )
     return out
 
@@ -197,13 +308,13 @@ def fill(con, start: int, stop: int, pool: ProcessPoolExecutor) -> tuple[float, 
     t0 = time.perf_counter()
     for rows in pool.map(signed, chunks):
         batch = wh.LoadBatch()
-        for i, text, chash, sig, keys in rows:
+        for i, text, chash, sig, keys, anchors, units in rows:
             doc_id = f"{i:016x}"
             at = T0 + timedelta(seconds=i)
             batch.add(
                 "articles",
                 article_id=doc_id,
-                url=f"https://synthetic.example/{i}",
+                url=synthetic_url(i),
                 text=text,
                 feed_url="https://synthetic.example/feed",
                 first_seen_at=at,
@@ -222,6 +333,10 @@ def fill(con, start: int, stop: int, pool: ProcessPoolExecutor) -> tuple[float, 
             )
             for key in keys:
                 batch.add("dedup_lsh", band_key=key, doc_id=doc_id)
+            for anchor in anchors:
+                batch.add("dedup_anchors", anchor=anchor, doc_id=doc_id)
+            for unit in set(units):
+                batch.add("dedup_site_units", unit_key=unit, site=f"site{i % SITES}.example")
         t1 = time.perf_counter()
         wh.load(con, "bench", batch)
         t_load += time.perf_counter() - t1
@@ -229,10 +344,12 @@ def fill(con, start: int, stop: int, pool: ProcessPoolExecutor) -> tuple[float, 
 
 
 def check_batch(con, stored: int, seed: int) -> tuple[float, int, float]:
-    """Check 1,000 new documents (half of them edited copies of stored ones) against the
-    warehouse, signatures included. Returns (seconds, copies found, MB of RSS growth)."""
+    """Check 1,000 new documents (a quarter edited copies of stored ones, a quarter excerpts of
+    stored ones) against the warehouse, signatures included. Returns (seconds, copies found,
+    MB of RSS growth)."""
     rng = random.Random(seed)
-    copies = [edited(synthetic(rng.randrange(stored)), rng) for _ in range(CHECK_BATCH // 2)]
+    copies = [edited(synthetic(rng.randrange(stored)), rng) for _ in range(CHECK_BATCH // 4)]
+    copies += [excerpt(synthetic(rng.randrange(stored))) for _ in range(CHECK_BATCH // 4)]
     fresh = [synthetic(10_000_000 + seed * CHECK_BATCH + j) for j in range(CHECK_BATCH // 2)]
     docs = [
         Doc(f"new{j}", text, None, f"https://new.example/{j}")
@@ -334,6 +451,8 @@ def scale() -> list[dict]:
                 times = [check_batch(con, stored, seed) for seed in range(3)]
                 check = sorted(times)[1]
                 lsh_b = table_bytes(con, "dedup_lsh", tmp)
+                anchor_b = table_bytes(con, "dedup_anchors", tmp)
+                units_b = table_bytes(con, "dedup_site_units", tmp)
                 sig_b = table_bytes(con, "dedup_signatures", tmp)
                 sigs = [
                     np.frombuffer(b, dtype="<u4")
@@ -351,6 +470,8 @@ def scale() -> list[dict]:
                     "check_found": check[1],
                     "check_rss_mb": check[2],
                     "lsh_bytes_per_doc": lsh_b / n,
+                    "anchor_bytes_per_doc": anchor_b / n,
+                    "site_unit_bytes_per_doc": units_b / n,
                     "signature_bytes_per_doc": sig_b / n,
                     "datasketch": ds,
                 }
@@ -361,7 +482,9 @@ def scale() -> list[dict]:
                     f"checking {CHECK_BATCH:,} new docs {check[0]:.2f} s (median of 3; "
                     f"{check[1]}/{CHECK_BATCH // 2} planted copies found, 0 false); "
                     f"index {r['lsh_bytes_per_doc']:.0f} B/doc on disk beyond the signatures "
-                    f"({r['signature_bytes_per_doc']:.0f} B/doc); check RSS growth "
+                    f"({r['signature_bytes_per_doc']:.0f} B/doc); anchors "
+                    f"{r['anchor_bytes_per_doc']:.0f} B/doc, site paragraphs "
+                    f"{r['site_unit_bytes_per_doc']:.0f} B/doc; check RSS growth "
                     f"{check[2]:.0f} MB"
                 )
                 if ds is not None:
@@ -392,6 +515,25 @@ def main() -> None:
         print_accuracy(f"shared set ({SHARED_SET.name})", accuracy(read_pairs(SHARED_SET)))
     if held := os.environ.get("BENCH_HELDOUT"):
         print_accuracy(f"held-out set ({held})", accuracy(read_pairs(Path(held))))
+    partial = read_pairs(PARTIAL_SET)
+    sites = read_sites(PARTIAL_SET)
+    name = PARTIAL_SET.relative_to(REPO)
+    print_partial(f"partial copies ({name}), sites known", *partial_accuracy(partial, sites))
+    print_partial(f"partial copies ({name}), no site history", *partial_accuracy(partial, {}))
+    if held := os.environ.get("BENCH_PARTIAL_HELDOUT"):
+        path = Path(held)
+        print_partial(f"partial copies, held out ({held}), sites known",
+                      *partial_accuracy(read_pairs(path), read_sites(path)))  # fmt: skip
+        print_partial(f"partial copies, held out ({held}), no site history",
+                      *partial_accuracy(read_pairs(path), {}))  # fmt: skip
+    texts = [t for p in partial for t in (p["a_text"], p["b_text"])]
+    before, after = derive_cost(texts)
+    print(
+        f"\ndedup work per article in the extraction worker, {len(texts)} labelled texts "
+        f"(mean {sum(len(t.split()) for t in texts) / len(texts):.0f} words): "
+        f"whole copies only {before:.3f} ms, with partial-copy anchors and site paragraphs "
+        f"{after:.3f} ms ({after / before:.2f}x)"
+    )
     method_sweep(team)
     if os.environ.get("BENCH_SCALE") != "none":
         scale()

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -215,7 +215,6 @@ def serve(
     url = api or os.environ.get("PREFECT_API_URL") or f"http://127.0.0.1:{DEFAULT_PORT}/api"
     os.environ["PREFECT_API_URL"] = url
     _check_api(url)
-    from datetime import timedelta
 
     from flows.config import find_config
     from flows.monitor import monitor
@@ -332,13 +331,20 @@ app.add_typer(dedup_app, name="dedup")
 @dedup_app.command("check")
 def dedup_check(
     input_file: Annotated[
-        Path, typer.Argument(metavar="INPUT.jsonl", help='Lines of {"id": ..., "text": ...}')
+        Path,
+        typer.Argument(
+            metavar="INPUT.jsonl",
+            help='Lines of {"id": ..., "text": ..., "url": optional: its site\'s boilerplate '
+            "known to the warehouse is left out}",
+        ),
     ],
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Is this text already in my corpus? Compares each input with the seeds, the warehouse and
-    the other inputs, writes nothing, and prints one JSON line per input (in input order)."""
+    the other inputs, writes nothing, and prints one JSON line per input (in input order):
+    dedup_status (unique, exact_duplicate, near_duplicate or partial_copy), duplicate_of,
+    similarity and containment."""
     from datetime import UTC
 
     from flows.config import load_settings
@@ -356,7 +362,12 @@ def dedup_check(
                 hasher, [(s.doc_id, s.text) for s in seeds], datetime.min.replace(tzinfo=UTC)
             )
         ]
-        docs = [Doc(f"input:{i}", text, None, f"{n:012d}") for n, (i, text) in enumerate(inputs)]
+        # decided in input order (a date for each); an input without a URL has no site
+        first = datetime.min.replace(tzinfo=UTC)
+        docs = [
+            Doc(f"input:{i}", text, first + timedelta(seconds=n), url or f"{n:012d}")
+            for n, (i, text, url) in enumerate(inputs)
+        ]
         path = settings.warehouse.path
         with _open_read_only(config, db) if path.exists() else _nothing() as con:
             if con is not None:
@@ -364,7 +375,7 @@ def dedup_check(
             verdicts = decide(docs, hasher, MergedHistory(*parts), settings.dedup.threshold)
     except CorpusMonitorError as e:
         raise _fail(e) from None
-    for doc, (input_id, _) in zip(docs, inputs, strict=True):
+    for doc, (input_id, _, _) in zip(docs, inputs, strict=True):
         v = verdicts[doc.doc_id]
         typer.echo(
             json.dumps(
@@ -373,6 +384,7 @@ def dedup_check(
                     "dedup_status": v.status,
                     "duplicate_of": v.duplicate_of,
                     "similarity": v.similarity,
+                    "containment": v.containment,
                 },
                 ensure_ascii=False,
             )
@@ -571,10 +583,11 @@ def _nothing() -> Iterator[None]:
     yield None
 
 
-def _read_jsonl(path: Path) -> list[tuple[Any, str]]:
+def _read_jsonl(path: Path) -> list[tuple[Any, str, str | None]]:
+    """(id, text, url or None) per line."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    out: list[tuple[Any, str]] = []
+    out: list[tuple[Any, str, str | None]] = []
     seen: set[str] = set()
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
@@ -589,7 +602,10 @@ def _read_jsonl(path: Path) -> list[tuple[Any, str]]:
             if str(obj["id"]) in seen:
                 raise ConfigError(f"{path} line {n}: id {obj['id']!r} is used twice")
             seen.add(str(obj["id"]))
-            out.append((obj["id"], obj["text"]))
+            url = obj.get("url")
+            if url is not None and not isinstance(url, str):
+                raise ConfigError(f"{path} line {n}: url must be a string")
+            out.append((obj["id"], obj["text"], url))
     return out
 
 
@@ -921,7 +937,7 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
                 "SELECT run_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, "
                 "feeds_polled, feeds_failed, new_urls, pages_deferred AS deferred, articles_new, "
                 "unique_articles, "
-                "exact_duplicates + near_duplicates AS duplicates, "
+                "exact_duplicates + near_duplicates + partial_copies AS duplicates, "
                 "page_failures + extract_failures AS page_failures "
                 "FROM runs ORDER BY started_at DESC LIMIT 10"
             )

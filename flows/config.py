@@ -306,6 +306,19 @@ class DedupSettings(_Strict):
     threshold: float = Field(
         0.35, gt=0, le=1, description="word-shingle Jaccard at or above which a text is a copy"
     )
+    containment: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="share of a text's shingles found in one stretch of an earlier text at or "
+        "above which it is a partial copy of it (an excerpt, a truncated page)",
+    )
+    boilerplate_docs: int = Field(
+        4,
+        ge=2,
+        description="a paragraph found in this many documents of one site is that site's "
+        "boilerplate and counts for nothing in comparisons",
+    )
 
     @model_validator(mode="after")
     def _bands_fit(self) -> DedupSettings:

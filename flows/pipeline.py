@@ -22,7 +22,7 @@ import numpy as np
 from flows import warehouse as wh
 from flows.archive import Stored
 from flows.config import DedupSettings, FeedSettings, NetworkSettings, Settings
-from flows.dedup import Doc, MinHasher, Verdict, content_hash, decide, hash_words
+from flows.dedup import Doc, MinHasher, Verdict, decide, hash_words, prepare, site_of
 from flows.errors import FetchError
 from flows.extract import (
     POOL_MIN_PAGES,
@@ -36,7 +36,7 @@ from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
 from flows.fetch import Fetcher
 from flows.runners import on_dask_worker
 from flows.seeds import Seed, load_seeds
-from flows.text import comparison_text, words
+from flows.text import words
 from flows.topics import TopicHits, TopicMatcher
 from flows.urls import article_id, canonical_url
 
@@ -161,10 +161,12 @@ def sync_seeds(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list
     index = wh.LoadBatch()
     rows = []
     for s in seeds:
-        shingles = hasher.shingles(s.text)
-        sig = hasher.signature(shingles)
-        chash = content_hash(s.text)
-        wh.signature_rows(s.doc_id, chash, s.doc_id, at, sig, hasher.band_keys(sig), index)
+        doc = Doc(s.doc_id, s.text, None, s.doc_id)
+        prepare(doc, hasher)
+        chash = doc.content_hash
+        wh.signature_rows(
+            s.doc_id, chash, s.doc_id, at, doc.signature, doc.band_keys, index, anchors=doc.anchors
+        )
         rows.append(
             {
                 "seed_id": s.seed_id,
@@ -302,6 +304,8 @@ class Derived:
     signature: np.ndarray
     band_keys: np.ndarray
     topics: TopicHits
+    unit_keys: np.ndarray  # the article's paragraphs on its site (site boilerplate counts)
+    anchors: np.ndarray  # partial-copy anchors
 
 
 @lru_cache(maxsize=4)
@@ -327,16 +331,17 @@ class Derive:
 
     def __call__(self, a: Extracted) -> Derived:
         hasher = _hasher(self.dedup)
-        toks = words(a.text)  # normalised once: the content hash and (usually) the shingles
-        content = comparison_text(a.text)
-        shingles = hasher.shingles_of_words(toks if content is a.text else words(content))
+        seq, unit_keys = hasher.content(a.text, site_of(a.url))
+        shingles = np.unique(seq)
         signature = hasher.signature(shingles)
         return Derived(
-            hash_words(toks),
+            hash_words(words(a.text)),
             shingles,
             signature,
             hasher.band_keys(signature),
             _matcher(self.topics).match(f"{a.title or ''}\n{a.text}"),
+            unit_keys,
+            hasher.anchors(seq),
         )
 
 
@@ -435,9 +440,35 @@ def deduplicate(
         if isinstance(a.derived, Derived):
             doc.content_hash, doc.shingles = a.derived.content_hash, a.derived.shingles
             doc.signature, doc.band_keys = a.derived.signature, a.derived.band_keys
+            doc.unit_keys, doc.anchors = a.derived.unit_keys, a.derived.anchors
         docs.append(doc)
     verdicts = decide(docs, MinHasher(settings.dedup), wh.DedupIndex(con), settings.dedup.threshold)
     return verdicts, {d.doc_id: d for d in docs}
+
+
+RUN_COUNTERS = {
+    "unique": "unique_articles",
+    "exact_duplicate": "exact_duplicates",
+    "near_duplicate": "near_duplicates",
+    "partial_copy": "partial_copies",
+}
+
+
+def index_rows(d: Doc, v: Verdict, at: datetime, batch: wh.LoadBatch) -> None:
+    """The dedup index rows of a decided document: anchors only for an original, its
+    paragraphs counted for its site unless it is an exact copy."""
+    wh.signature_rows(
+        d.doc_id,
+        d.content_hash,
+        v.root_id,
+        at,
+        d.signature,
+        d.band_keys,
+        batch,
+        anchors=d.anchors if v.status == "unique" else None,
+        site=d.site if v.status != "exact_duplicate" else None,
+        unit_keys=d.unit_keys,
+    )
 
 
 def _seen(url: str, at: datetime, article: str | None, reason: str | None = None) -> dict:
@@ -495,17 +526,12 @@ def build_load(
             dedup_status=v.status,
             duplicate_of=v.duplicate_of,
             similarity=v.similarity,
+            containment=v.containment,
             cluster_id=v.root_id,
         )
         batch.count("articles_new")
-        batch.count(
-            {
-                "unique": "unique_articles",
-                "exact_duplicate": "exact_duplicates",
-                "near_duplicate": "near_duplicates",
-            }[v.status]
-        )
-        wh.signature_rows(aid, d.content_hash, v.root_id, at, d.signature, d.band_keys, batch)
+        batch.count(RUN_COUNTERS[v.status])
+        index_rows(d, v, at, batch)
         all_links.extend((aid, item) for item in items_by_url.get(a.item.url, [a.item]))
         seen[a.url] = _seen(a.url, at, aid)
         for item in items_by_url.get(a.item.url, [a.item]):

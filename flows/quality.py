@@ -41,7 +41,7 @@ ARTICLES = "articles"
 FEED_HEALTH = "feed_health"
 INTEGRITY = "warehouse_integrity"
 SUITES = (ARTICLES, FEED_HEALTH, INTEGRITY)
-DUPLICATE_STATUSES = ("exact_duplicate", "near_duplicate")
+DUPLICATE_STATUSES = ("exact_duplicate", "near_duplicate", "partial_copy")
 STATUSES = ("unique", *DUPLICATE_STATUSES)
 # Validation results GX keeps under uncommitted/validations, per suite (Data Docs show them).
 KEEP_RESULTS = 50
@@ -172,6 +172,9 @@ def article_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows))
     df["published_at"] = pd.to_datetime(df["published_at"], utc=True)
     df["similarity"] = pd.to_numeric(df["similarity"], errors="coerce")
+    if "containment" not in df:  # a record held before partial copies were told apart
+        df["containment"] = None
+    df["containment"] = pd.to_numeric(df["containment"], errors="coerce")
     return df.reset_index(drop=True)
 
 
@@ -397,6 +400,12 @@ def default_suites() -> dict[str, list[Any]]:
             ),
             gxe.ExpectColumnValuesToBeInSet(column="dedup_status", value_set=list(STATUSES)),
             gxe.ExpectColumnValuesToBeBetween(column="similarity", min_value=0, max_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="containment", min_value=0, max_value=1),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="containment",
+                row_condition=Column("dedup_status") == "partial_copy",
+                notes="a partial copy says how much of it is found in its original",
+            ),
             gxe.ExpectColumnValuesToBeNull(
                 column="duplicate_of", row_condition=Column("dedup_status") == "unique"
             ),

@@ -25,7 +25,8 @@ import pyarrow as pa
 
 from flows import warehouse as wh
 from flows.config import DedupSettings
-from flows.dedup import Doc, MinHasher, content_hash, decide
+from flows.dedup import Doc, MinHasher, decide, prepare
+from flows.pipeline import index_rows
 
 _CHUNK = 2_000  # documents per signing task and per decision round within a big run
 _POOL_FROM = 5_000  # below this many documents, signing in-process beats starting a pool
@@ -45,15 +46,17 @@ class RebuildSummary:
         return self.__dict__.copy()
 
 
-def _sign(
-    texts: list[str], settings: DedupSettings
-) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+Signed = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _sign(docs: list[tuple[str, str | None]], settings: DedupSettings) -> list[Signed]:
+    """(text, url) -> content hash, shingles, signature, band keys, paragraph keys, anchors."""
     hasher = MinHasher(settings)
     out = []
-    for text in texts:
-        shingles = hasher.shingles(text)
-        sig = hasher.signature(shingles)
-        out.append((content_hash(text), shingles, sig, hasher.band_keys(sig)))
+    for text, url in docs:
+        d = Doc("", text, None, url or "")
+        prepare(d, hasher)
+        out.append((d.content_hash, d.shingles, d.signature, d.band_keys, d.unit_keys, d.anchors))
     return out
 
 
@@ -76,17 +79,17 @@ def _groups(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
 
 def _signed(
     groups: Iterator[list[tuple]], settings: DedupSettings, pool: Executor | None
-) -> Iterator[tuple[list[tuple], list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]]:
+) -> Iterator[tuple[list[tuple], list[Signed]]]:
     """Each chunk with its signatures; with a pool, the next chunk is signed while the
     current one is decided (one chunk ahead, so memory does not grow with the history)."""
     sign = partial(_sign, settings=settings)
     if pool is None:
         for rows in groups:
-            yield rows, sign([r[1] for r in rows])
+            yield rows, sign([(r[1], r[3]) for r in rows])
         return
     ahead: list[tuple[list[tuple], Future]] = []
     for rows in groups:
-        ahead.append((rows, pool.submit(sign, [r[1] for r in rows])))
+        ahead.append((rows, pool.submit(sign, [(r[1], r[3]) for r in rows])))
         if len(ahead) > 2:
             done_rows, fut = ahead.pop(0)
             yield done_rows, fut.result()
@@ -113,43 +116,35 @@ def rebuild(
     changed = 0
     try:
         with wh.transaction(con, own=transaction):
-            con.execute("DELETE FROM dedup_lsh")
-            con.execute("DELETE FROM dedup_signatures")
+            for table in ("dedup_lsh", "dedup_anchors", "dedup_site_units", "dedup_signatures"):
+                con.execute(f"DELETE FROM {table}")
             seeds = con.execute(
                 "SELECT 'seed:' || seed_id, text, loaded_at FROM seeds ORDER BY seed_id"
             ).fetchall()
             batch = wh.LoadBatch()
-            for (doc_id, _, at), (chash, _, sig, keys) in zip(
-                seeds, _sign([s[1] for s in seeds], settings), strict=True
+            for (doc_id, _, at), (chash, _, sig, keys, _, anchors) in zip(
+                seeds, _sign([(s[1], None) for s in seeds], settings), strict=True
             ):
-                wh.signature_rows(doc_id, chash, doc_id, at, sig, keys, batch)
+                wh.signature_rows(doc_id, chash, doc_id, at, sig, keys, batch, anchors=anchors)
             wh.write(con, batch)
 
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE rebuild_verdicts (article_id VARCHAR, "
                 "content_hash VARCHAR, dedup_status VARCHAR, duplicate_of VARCHAR, "
-                "similarity DOUBLE, cluster_id VARCHAR)"
+                "similarity DOUBLE, containment DOUBLE, cluster_id VARCHAR)"
             )
             for rows, sigs in _signed(_groups(con), settings, pool):
-                docs = []
-                for r, (chash, shingles, sig, keys) in zip(rows, sigs, strict=True):
-                    doc = Doc(r[0], r[1], r[2], r[3], chash, shingles, sig, keys)
-                    docs.append(doc)
+                docs = [
+                    Doc(r[0], r[1], r[2], r[3], *signed)
+                    for r, signed in zip(rows, sigs, strict=True)
+                ]
                 verdicts = decide(docs, hasher, wh.DedupIndex(con), settings.threshold)
                 batch = wh.LoadBatch()
                 updates: list[dict[str, Any]] = []
                 for r, d in zip(rows, docs, strict=True):
                     v = verdicts[d.doc_id]
                     first_seen: datetime = r[4]
-                    wh.signature_rows(
-                        d.doc_id,
-                        d.content_hash,
-                        v.root_id,
-                        first_seen,
-                        d.signature,
-                        d.band_keys,
-                        batch,
-                    )
+                    index_rows(d, v, first_seen, batch)
                     after[v.status] += 1
                     if (v.status, v.duplicate_of, v.root_id) != (r[5], r[6], r[7]):
                         changed += 1
@@ -160,6 +155,7 @@ def rebuild(
                             dedup_status=v.status,
                             duplicate_of=v.duplicate_of,
                             similarity=v.similarity,
+                            containment=v.containment,
                             cluster_id=v.root_id,
                         )
                     )
@@ -171,7 +167,8 @@ def rebuild(
                 """
                 UPDATE articles a SET content_hash = v.content_hash,
                     dedup_status = v.dedup_status, duplicate_of = v.duplicate_of,
-                    similarity = v.similarity, cluster_id = v.cluster_id
+                    similarity = v.similarity, containment = v.containment,
+                    cluster_id = v.cluster_id
                 FROM rebuild_verdicts v WHERE a.article_id = v.article_id
                 """
             )

@@ -18,6 +18,7 @@ COUNTS = [
     ("unique_articles", "  unique"),
     ("exact_duplicates", "  exact duplicates"),
     ("near_duplicates", "  near duplicates"),
+    ("partial_copies", "  partial copies (excerpts, truncated pages)"),
     ("seed_copies", "  of which copies of a seed"),
     ("quarantined", "quarantined (data quality)"),
 ]

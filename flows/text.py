@@ -124,9 +124,26 @@ def _units(text: str) -> list[str]:
     return units
 
 
+def text_units(text: str) -> list[str]:
+    """Every unit (paragraph or line) of ``text``, page chrome included (see _units)."""
+    return _units(text)
+
+
+def content_units(text: str) -> list[str]:
+    """The units (paragraphs or lines, see _units) of ``text`` that carry its content: page
+    chrome left out (see _is_chrome), unless that would leave a quarter of the words or less
+    (then every unit)."""
+    units = _units(text)
+    kept = [u for u in units if not _is_chrome(u)]
+    if len(kept) == len(units):
+        return units
+    if sum(len(u.split()) for u in kept) <= _MIN_KEPT * sum(len(u.split()) for u in units):
+        return units
+    return kept
+
+
 def comparison_text(text: str) -> str:
-    """The parts of ``text`` that carry its content: page chrome left out (see _is_chrome),
-    unless that would leave less than half of the words."""
+    """The parts of ``text`` that carry its content (:func:`content_units`), as one text."""
     units = _units(text)
     kept = [u for u in units if not _is_chrome(u)]
     if len(kept) == len(units):

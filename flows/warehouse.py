@@ -28,7 +28,7 @@ from flows.errors import WarehouseBusy, WarehouseError
 from flows.faults import pause_point
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 TRANSIENT_REASONS = (
     "timeout", "refused", "dns", "network", "http_429", "http_5", "rate_limited",
     "robots_unavailable",
@@ -261,6 +261,30 @@ class DedupIndex:
         self.con.unregister("probe_keys")
         return {int(k): list(ids) for k, ids in rows}
 
+    def anchored(self, keys: Sequence[int]) -> dict[int, list[str]]:
+        if not keys:
+            return {}
+        _in(self.con, "probe_anchors", "anchor", keys, pa.int32())
+        rows = self.con.execute(
+            "SELECT a.anchor, list(s.doc_id) FROM dedup_anchors a "
+            "JOIN probe_anchors USING (anchor) "
+            "JOIN dedup_signatures s USING (doc_key) GROUP BY 1"
+        ).fetchall()
+        self.con.unregister("probe_anchors")
+        return {int(k): list(ids) for k, ids in rows}
+
+    def unit_counts(self, keys: Sequence[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        vals = list(dict.fromkeys(int(k) for k in keys))
+        for i in range(0, len(vals), 2000):  # point lookups in the primary-key index
+            chunk = ", ".join(map(str, vals[i : i + 2000]))
+            out.update(
+                self.con.execute(
+                    f"SELECT unit_key, docs FROM dedup_site_units WHERE unit_key IN ({chunk})"
+                ).fetchall()
+            )
+        return out
+
     def signatures(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
         rows = _lookup(self.con, "SELECT doc_id, minhash FROM dedup_signatures", "doc_id", doc_ids)
         return {r[0]: np.frombuffer(r[1], dtype="<u4") for r in rows}
@@ -270,13 +294,18 @@ class DedupIndex:
         meta = _lookup(
             self.con, "SELECT doc_id, root_id, first_seen_at FROM dedup_signatures", "doc_id", ids
         )
-        texts = dict(_lookup(self.con, "SELECT article_id, text FROM articles", "article_id", ids))
+        texts: dict[str, tuple[str, str | None]] = {
+            i: (t, u)
+            for i, t, u in _lookup(
+                self.con, "SELECT article_id, text, url FROM articles", "article_id", ids
+            )
+        }
         seeds = [i[5:] for i in ids if i.startswith("seed:")]
         texts.update(
-            (f"seed:{k}", t)
+            (f"seed:{k}", (t, None))
             for k, t in _lookup(self.con, "SELECT seed_id, text FROM seeds", "seed_id", seeds)
         )
-        return {r[0]: Stored(r[0], r[1], r[2], texts[r[0]]) for r in meta if r[0] in texts}
+        return {r[0]: Stored(r[0], r[1], r[2], *texts[r[0]]) for r in meta if r[0] in texts}
 
 
 def _lookup(
@@ -316,6 +345,7 @@ _SCHEMAS: dict[str, pa.Schema] = {
             ("dedup_status", pa.string()),
             ("duplicate_of", pa.string()),
             ("similarity", pa.float64()),
+            ("containment", pa.float64()),
             ("cluster_id", pa.string()),
         ]
     ),
@@ -369,6 +399,8 @@ _SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     "dedup_lsh": pa.schema([("band_key", pa.int32()), ("doc_key", pa.int32())]),
+    "dedup_anchors": pa.schema([("anchor", pa.int32()), ("doc_key", pa.int32())]),
+    "dedup_site_units": pa.schema([("unit_key", pa.int64()), ("site", pa.string())]),
     "quarantine": pa.schema(
         [
             ("quarantine_id", pa.string()),
@@ -483,6 +515,12 @@ _LOAD_SQL: dict[str, str] = {
     "dedup_signatures": "INSERT INTO dedup_signatures BY NAME SELECT * FROM stage_dedup_signatures "
     "ON CONFLICT DO NOTHING",
     "dedup_lsh": "INSERT INTO dedup_lsh BY NAME SELECT * FROM stage_dedup_lsh",
+    "dedup_anchors": "INSERT INTO dedup_anchors BY NAME SELECT * FROM stage_dedup_anchors",
+    # one row per paragraph per document: the count of documents of the site holding it
+    "dedup_site_units": """
+        INSERT INTO dedup_site_units
+        SELECT unit_key, any_value(site), count(*) FROM stage_dedup_site_units GROUP BY unit_key
+        ON CONFLICT (unit_key) DO UPDATE SET docs = dedup_site_units.docs + excluded.docs""",
     "quarantine": "INSERT INTO quarantine BY NAME SELECT * FROM stage_quarantine "
     "ON CONFLICT (quarantine_id) DO NOTHING",
     "dq_results": "INSERT INTO dq_results BY NAME SELECT * FROM stage_dq_results",
@@ -607,6 +645,8 @@ def _assign_doc_keys(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> None:
         r["doc_key"] = keys[r["doc_id"]]
     for r in batch.rows["dedup_lsh"]:
         r["doc_key"] = keys[r["doc_id"]]
+    for r in batch.rows["dedup_anchors"]:
+        r["doc_key"] = keys[r["doc_id"]]
 
 
 def signature_rows(
@@ -617,7 +657,13 @@ def signature_rows(
     signature: np.ndarray,
     band_keys: np.ndarray,
     batch: LoadBatch,
+    *,
+    anchors: np.ndarray | None = None,
+    site: str | None = None,
+    unit_keys: np.ndarray | None = None,
 ) -> None:
+    """A document's dedup index rows: its signature and band keys; the anchors of an original
+    (a unique article or a seed); the paragraphs of its site it holds (not for exact copies)."""
     batch.add(
         "dedup_signatures",
         doc_id=doc_id,
@@ -628,6 +674,11 @@ def signature_rows(
     )
     for key in band_keys:  # doc_key is assigned when the batch loads
         batch.add("dedup_lsh", band_key=int(key), doc_id=doc_id)
+    for anchor in anchors if anchors is not None else ():
+        batch.add("dedup_anchors", anchor=int(anchor), doc_id=doc_id)
+    if site and unit_keys is not None:
+        for key in set(unit_keys.tolist()):
+            batch.add("dedup_site_units", unit_key=key, site=site)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, name: str | None, at: datetime) -> None:
@@ -688,15 +739,19 @@ def sync_seeds(
     batch.rows["dedup_lsh"] = [
         dict(r) for r in index_rows.rows["dedup_lsh"] if r["doc_id"] in doc_ids
     ]
+    batch.rows["dedup_anchors"] = [
+        dict(r) for r in index_rows.rows["dedup_anchors"] if r["doc_id"] in doc_ids
+    ]
     batch.rows["dedup_signatures"] = [dict(r) for r in batch.rows["dedup_signatures"]]
     con.execute("BEGIN")
     try:
         _in(con, "changed_seeds", "seed_id", ids, pa.string())
         con.execute("DELETE FROM seeds WHERE seed_id IN (SELECT seed_id FROM changed_seeds)")
-        con.execute(
-            "DELETE FROM dedup_lsh WHERE doc_key IN (SELECT doc_key FROM dedup_signatures "
-            "WHERE doc_id IN (SELECT 'seed:' || seed_id FROM changed_seeds))"
-        )
+        for table in ("dedup_lsh", "dedup_anchors"):
+            con.execute(
+                f"DELETE FROM {table} WHERE doc_key IN (SELECT doc_key FROM dedup_signatures "
+                "WHERE doc_id IN (SELECT 'seed:' || seed_id FROM changed_seeds))"
+            )
         con.execute(
             "DELETE FROM dedup_signatures WHERE doc_id IN "
             "(SELECT 'seed:' || seed_id FROM changed_seeds)"
@@ -731,7 +786,7 @@ def run_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, 
     cur = con.execute(
         """
         SELECT a.title, a.url, a.site_name, strftime(a.published_at, '%Y-%m-%d %H:%M') AS published,
-               a.dedup_status, a.duplicate_of, a.similarity,
+               a.dedup_status, a.duplicate_of, a.similarity, a.containment,
                (SELECT string_agg(topic, ', ' ORDER BY topic) FROM article_topics t
                 WHERE t.article_id = a.article_id) AS topics
         FROM articles a WHERE a.run_id = ? ORDER BY a.published_at DESC NULLS LAST, a.url

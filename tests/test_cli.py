@@ -115,6 +115,12 @@ def test_dedup_check_writes_nothing(tmp_path: Path) -> None:
         {"id": 7, "text": other},
         {"id": "copy-of-7", "text": "Local desk: " + other + " Subscribe for more."},
         {"id": "short", "text": "Nothing like anything."},
+        # an aggregator's excerpt of the seed: its first eight lines and a link
+        {
+            "id": "seed-excerpt",
+            "text": "\n".join(seed.splitlines()[:8]) + "\nContinue reading at Dan Tri",
+            "url": "https://aggregator.example/dan-tri/musk",
+        },
     ]
     inp = tmp_path / "in.jsonl"
     inp.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
@@ -124,14 +130,24 @@ def test_dedup_check_writes_nothing(tmp_path: Path) -> None:
     out = cli("dedup", "check", "--config", str(cfg), str(inp), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     got = [json.loads(x) for x in out.stdout.splitlines()]
-    assert [g["id"] for g in got] == ["retyped-seed", 7, "copy-of-7", "short"]
+    assert [g["id"] for g in got] == ["retyped-seed", 7, "copy-of-7", "short", "seed-excerpt"]
     assert (
         got[0]["dedup_status"] == "exact_duplicate"
         and got[0]["duplicate_of"] == "seed:001_a1ee8a8df1b7c60e"
     )
-    assert got[1] == {"id": 7, "dedup_status": "unique", "duplicate_of": None, "similarity": None}
+    assert got[1] == {
+        "id": 7,
+        "dedup_status": "unique",
+        "duplicate_of": None,
+        "similarity": None,
+        "containment": None,
+    }
     assert got[2]["dedup_status"] == "near_duplicate" and got[2]["duplicate_of"] == "input:7"
     assert got[3]["dedup_status"] == "unique"
+    excerpt = got[4]
+    assert excerpt["dedup_status"] == "partial_copy"
+    assert excerpt["duplicate_of"] == "seed:001_a1ee8a8df1b7c60e"
+    assert excerpt["containment"] >= 0.9 and excerpt["similarity"] < 0.5
     assert not db.exists()  # no warehouse was created
 
     make_db(db)

@@ -40,6 +40,7 @@ def good(i: int, **change) -> dict:
         dedup_status="unique",
         duplicate_of=None,
         similarity=None,
+        containment=None,
         cluster_id=f"a{i}",
     )
     return row | change
@@ -74,6 +75,12 @@ def test_article_suite_flags_each_kind_of_bad_row(q: QualitySettings) -> None:
         good(8, published_at=None, language=None),  # missing values pass
         good(9, title=None),
         good(10, url="https://news.example/0"),  # the same URL twice in a batch
+        good(  # a partial copy: passes
+            11, dedup_status="partial_copy", duplicate_of="a0", similarity=0.3, containment=0.9
+        ),
+        good(12, dedup_status="partial_copy", duplicate_of="a0", similarity=0.3),
+        good(13, dedup_status="near_duplicate", duplicate_of="a0", similarity=0.5, containment=2.0),
+        good(14, dedup_status="copied"),  # not a status
     ]
     check = quality.check_articles(rows, q, quality.parameters(q))
     got = failed(check, rows)
@@ -92,9 +99,15 @@ def test_article_suite_flags_each_kind_of_bad_row(q: QualitySettings) -> None:
         "a7": {(between, "published_at")},
         "a9": {("expect_column_values_to_not_be_null", "title")},
         "a10": {("expect_column_values_to_be_unique", "url")},
+        "a12": {("expect_column_values_to_not_be_null", "containment")},
+        "a13": {(between, "containment")},
+        "a14": {
+            ("expect_column_values_to_be_in_set", "dedup_status"),
+            ("expect_column_values_to_not_be_null", "duplicate_of"),
+        },
     }
     # one outcome per expectation of the suite, the language set left out while unconfigured
-    assert len(check.outcomes) == 13
+    assert len(check.outcomes) == 15
     assert not any(o.column == "language" for o in check.outcomes)
     value = check.failures[3][0]["value"]
     assert value is not None and value.startswith(str((NOW + timedelta(days=30)).year))
@@ -186,7 +199,7 @@ def test_bad_rows_are_quarantined_good_rows_load_and_release_works(
                 [summary["run_id"]],
             ).fetchall()
         )
-        assert by_suite == {"articles": 13, "feed_health": 4, "warehouse_integrity": 6}
+        assert by_suite == {"articles": 15, "feed_health": 4, "warehouse_integrity": 6}
         assert con.execute(
             "SELECT unexpected_count FROM dq_results WHERE suite = 'articles' AND field = 'text'"
         ).fetchall() == [(1,)]
@@ -324,7 +337,7 @@ def test_feed_health_warns_or_fails_and_integrity_fails_the_run(
     )
     assert out.returncode == 0, out.stderr
     shown = [json.loads(x) for x in out.stdout.splitlines()]
-    assert len(shown) == 23 and {"suite", "expectation", "field", "success"} <= set(shown[0])
+    assert len(shown) == 25 and {"suite", "expectation", "field", "success"} <= set(shown[0])
 
     # set to fail, the same feed fails the run (into a new warehouse, so it has new pages)
     db2 = tmp_path / "second.duckdb"
@@ -390,6 +403,6 @@ def test_a_batch_mixing_good_and_bad_rows_loads_the_good_and_holds_each_bad(
             "a5": "expect_column_values_to_be_between",
         }
         assert summary["quarantined"] == 4
-        assert con.execute("SELECT count(*) FROM dq_results").fetchall() == [(13,)]
+        assert con.execute("SELECT count(*) FROM dq_results").fetchall() == [(15,)]
     text = run_summary_markdown(summary)
     assert "quarantined (data quality) | 4" in text and "ftp://news.example/4" in text

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS runs (
     unique_articles     INTEGER NOT NULL DEFAULT 0,
     exact_duplicates    INTEGER NOT NULL DEFAULT 0,
     near_duplicates     INTEGER NOT NULL DEFAULT 0,
+    partial_copies      INTEGER NOT NULL DEFAULT 0,
     quarantined         INTEGER NOT NULL DEFAULT 0,
     pages_deferred      INTEGER NOT NULL DEFAULT 0,
     stage_seconds       JSON,
@@ -39,6 +40,7 @@ COMMENT ON COLUMN runs.page_failures IS 'Pages that failed at the page stage (HT
 COMMENT ON COLUMN runs.extract_failures IS 'Pages fetched but with no article text extracted.';
 COMMENT ON COLUMN runs.stage_seconds IS 'Where the run''s time went: {"seconds": total, "phases": {seeds, poll, select, pages, gates: wall seconds}, "page_stages": {fetch, extract, dedup_and_load: busy seconds, overlapping}}.';
 COMMENT ON COLUMN runs.pages_deferred IS 'New URLs over network.max_pages_per_run, left in pending_items for the next runs.';
+COMMENT ON COLUMN runs.partial_copies IS 'Articles of the run that copy part of an earlier text (dedup_status partial_copy).';
 COMMENT ON COLUMN runs.quarantined IS 'Articles held back in quarantine by a row-level data-quality expectation.';
 
 CREATE TABLE IF NOT EXISTS seeds (
@@ -118,11 +120,14 @@ CREATE TABLE IF NOT EXISTS articles (
     run_id         VARCHAR NOT NULL,
     content_hash   VARCHAR NOT NULL,
     dedup_status   VARCHAR NOT NULL
-                   CHECK (dedup_status IN ('unique', 'exact_duplicate', 'near_duplicate')),
+                   CHECK (dedup_status IN ('unique', 'exact_duplicate', 'near_duplicate',
+                                           'partial_copy')),
     duplicate_of   VARCHAR,
     similarity     DOUBLE,
+    containment    DOUBLE CHECK (containment BETWEEN 0 AND 1),
     cluster_id     VARCHAR NOT NULL,
-    CHECK ((dedup_status = 'unique') = (duplicate_of IS NULL))
+    CHECK ((dedup_status = 'unique') = (duplicate_of IS NULL)),
+    CHECK (dedup_status <> 'partial_copy' OR containment IS NOT NULL)
 );
 COMMENT ON TABLE articles IS 'One row per article URL, with its extracted text and its dedup verdict. Duplicates are kept and flagged.';
 COMMENT ON COLUMN articles.article_id IS 'Stable hash of url: the same article has the same id in every run.';
@@ -132,10 +137,12 @@ COMMENT ON COLUMN articles.language IS 'Primary language subtag (en, de, ...) fr
 COMMENT ON COLUMN articles.text IS 'Main text extracted by trafilatura, cleaned (scraped tails removed).';
 COMMENT ON COLUMN articles.feed_url IS 'The first feed the article was seen in; article_feeds has them all.';
 COMMENT ON COLUMN articles.content_hash IS 'Hash of the normalised text (case, quotes, dashes, whitespace folded): equal hash = exact duplicate.';
-COMMENT ON COLUMN articles.dedup_status IS 'unique, exact_duplicate (same normalised text) or near_duplicate (shingle Jaccard >= threshold).';
+COMMENT ON COLUMN articles.dedup_status IS 'unique; exact_duplicate (same normalised text); near_duplicate (shingle Jaccard >= dedup.threshold: a whole copy, rewritten, cut or added to); partial_copy (containment >= dedup.containment in one stretch of an earlier text: an excerpt, a truncated page).';
 COMMENT ON COLUMN articles.duplicate_of IS 'The earliest original: an article_id, or ''seed:<seed_id>''. NULL when unique.';
 COMMENT ON COLUMN articles.cluster_id IS 'The story: the earliest original''s id (an article_id or ''seed:<id>''); a unique article is its own cluster. count(DISTINCT cluster_id) counts stories.';
-COMMENT ON COLUMN articles.similarity IS 'Jaccard similarity of word 5-shingles with duplicate_of, in [0, 1].';
+COMMENT ON COLUMN articles.similarity IS 'Jaccard similarity of word 5-shingles with duplicate_of, in [0, 1]; the site''s boilerplate paragraphs left out.';
+COMMENT ON COLUMN articles.containment IS 'Share of this article''s word 5-shingles found in duplicate_of, in [0, 1] (NULL when unique); the site''s boilerplate paragraphs left out.';
+
 
 CREATE TABLE IF NOT EXISTS article_feeds (
     article_id  VARCHAR NOT NULL,
@@ -209,6 +216,22 @@ CREATE TABLE IF NOT EXISTS dedup_lsh (
 );
 COMMENT ON TABLE dedup_lsh IS 'LSH band keys of each signature (one row per band): documents sharing a (band, band_key) are near-duplicate candidates, verified on their text before anything is flagged.';
 COMMENT ON COLUMN dedup_lsh.band_key IS 'Band b: the first 4 bytes of BLAKE2b over the band''s signature values (little-endian), XOR (b + 1) * 0x9E3779B1 mod 2^32, as a signed integer.';
+
+CREATE TABLE IF NOT EXISTS dedup_anchors (
+    anchor   INTEGER NOT NULL,
+    doc_key  INTEGER NOT NULL
+);
+COMMENT ON TABLE dedup_anchors IS 'Anchors of each original (unique article or seed): its first 48 distinct word 5-shingles whose hash has its top 3 bits zero, so a copy of any part of its first ~400 words shares some. Partial-copy candidates, verified on the text.';
+COMMENT ON COLUMN dedup_anchors.anchor IS 'The low 32 bits of the shingle hash, as a signed integer.';
+
+CREATE TABLE IF NOT EXISTS dedup_site_units (
+    unit_key  BIGINT PRIMARY KEY,
+    site      VARCHAR NOT NULL,
+    docs      INTEGER NOT NULL
+);
+COMMENT ON TABLE dedup_site_units IS 'Paragraphs (content lines) per site and the number of documents of the site that hold each: one in dedup.boilerplate_docs or more documents is the site''s boilerplate and counts for nothing in dedup comparisons. Exact duplicates are not counted.';
+COMMENT ON COLUMN dedup_site_units.unit_key IS 'BLAKE2b (8 bytes, signed) of the site and the paragraph''s normalised words.';
+COMMENT ON COLUMN dedup_site_units.site IS 'The URL''s host without www.';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_id   VARCHAR PRIMARY KEY,
