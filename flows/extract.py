@@ -307,10 +307,40 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     """
     if workers not in _pools:
         context = multiprocessing.get_context("forkserver")
-        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        # the server imports the main module (as by default) and trafilatura once, and every
+        # extraction process starts with them (when this process's fork server is not running yet)
+        context.set_forkserver_preload(["__main__", "trafilatura"])
+        _pools[workers] = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=skip_unused_metadata
+        )
         if len(_pools) == 1:
             atexit.register(shutdown_pools)
     return _pools[workers]
+
+
+def _no_categories_or_tags(*_args: Any, **_kwargs: Any) -> list[str]:
+    return []
+
+
+def _no_license(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def skip_unused_metadata() -> None:
+    """In an extraction process: trafilatura's metadata pass also collects a page's categories,
+    tags and license, which the warehouse does not keep (about 2 ms of a page's 16, an eighth:
+    BENCHMARKS.md). trafilatura has no option to leave them out, so the extraction processes,
+    which run trafilatura for nothing else, replace those two collectors with ones that find
+    nothing. Text, title, author, date, site name and language do not change
+    (tests/test_extract.py extracts the same pages both ways)."""
+    from trafilatura import metadata
+
+    for name, stub in (
+        ("extract_catstags", _no_categories_or_tags),
+        ("extract_license", _no_license),
+    ):
+        if callable(getattr(metadata, name, None)):
+            setattr(metadata, name, stub)
 
 
 def _ready(_: int) -> int:

@@ -1,12 +1,18 @@
-"""Extraction modes: trafilatura's fallback extractors run for short extractions (adaptive) or
-for every page (thorough)."""
+"""Extraction: trafilatura's fallback extractors run for short extractions (adaptive) or for every
+page (thorough); the extraction processes skip the metadata the warehouse does not keep."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from flows.errors import FetchError
 from flows.extract import THOROUGH_BELOW_CHARS, Page, extract_page
 from flows.feeds import FeedItem
+
+REPO = Path(__file__).resolve().parent.parent
 
 SENTENCE = "The council voted on the new budget for the harbour district after a long debate."
 
@@ -31,3 +37,38 @@ def test_fallbacks_run_for_short_extractions_only(items: int, fallbacks_ran: boo
     assert (adaptive == thorough) == fallbacks_ran
     if not fallbacks_ran:
         assert not adaptive.startswith("- ") and SENTENCE in adaptive
+
+
+def _metadata_collectors(_: int) -> tuple[bool, bool]:
+    from trafilatura import metadata
+
+    return (
+        metadata.extract_catstags([], None) == [],  # type: ignore[arg-type]
+        metadata.extract_license(None) is None,  # type: ignore[arg-type]
+    )
+
+
+def test_extraction_processes_skip_unused_metadata_and_extract_the_same(tmp_path: Path) -> None:
+    """The pool's processes leave out categories, tags and license (the warehouse keeps none
+    of them) and extract exactly what this process does with trafilatura untouched."""
+    from trafilatura import metadata
+
+    from flows.extract import POOL_MIN_PAGES, _pool, extract_pages
+
+    articles = sorted((REPO / "flows" / "demo" / "site" / "articles").glob("*.html"))
+    pages = []
+    for i in range(POOL_MIN_PAGES):
+        url = f"http://news.test/{i}/{articles[i % len(articles)].name}"
+        item = FeedItem("http://news.test/feed", url, url, None, None, None, None)
+        pages.append(Page(url, articles[i % len(articles)].read_bytes(), "utf-8", item))
+
+    def comparable(results: list[Any]) -> list[Any]:
+        return [(r.reason, r.detail) if isinstance(r, FetchError) else r for r in results]
+
+    in_pool = comparable(extract_pages(pages, workers=2))
+    assert metadata.extract_catstags.__module__ == "trafilatura.metadata"  # untouched here
+    here = comparable(extract_pages(pages, workers=1))
+    assert in_pool == here
+    assert sum(1 for a in here if not isinstance(a, tuple)) >= len(articles) - 2
+    # the stubs are in place in the pool's processes (the saving is not silently lost)
+    assert set(_pool(2).map(_metadata_collectors, range(4))) == {(True, True)}
