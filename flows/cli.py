@@ -108,28 +108,61 @@ def _print_rows(
     Console().print(table)
 
 
-def _run_flow(config: Path | None, db: Path | None) -> dict[str, Any]:
+def _run_flow(config: Path | None, db: Path | None, due_only: bool = False) -> dict[str, Any]:
     from flows.config import load_settings
 
     settings = load_settings(config, db)  # a bad config stops here, before Prefect starts
-    if not settings.feeds:
-        raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
+    _need_feeds(settings, config)
     _prefect_env()
     from flows.monitor import monitor
     from flows.runners import api_for_workers, configured
 
     flow = configured(monitor, settings)  # [pipeline] task_runner: local threads or Dask
     with api_for_workers(settings):
-        return flow(config=str(config) if config else None, db=str(db) if db else None)
+        return flow(
+            config=str(config) if config else None, db=str(db) if db else None, due_only=due_only
+        )
+
+
+def _need_feeds(settings: Any, config: Path | None) -> None:
+    """Stop before Prefect starts when there is no feed at all: none in the config, none in
+    the warehouse's registry."""
+    if settings.feeds or _registry_size(settings):
+        return
+    raise ConfigError(
+        f"{config or 'config'}: feeds: no [[feeds]] configured and none added "
+        "(corpus-monitor feeds add URL, or feeds import FILE.opml)"
+    )
+
+
+def _registry_size(settings: Any) -> int:
+    from flows import warehouse as wh
+
+    path = settings.warehouse.path
+    if not path.exists():
+        return 0
+    ws = settings.warehouse
+    with wh.connect(path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait) as con:
+        if wh.schema_version(con) < 7:
+            return 0  # no registry before schema 7
+        ((n,),) = con.execute("SELECT count(*) FROM feed_registry").fetchall()
+        return int(n)
 
 
 @app.command()
-def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
-    """Run the pipeline once over every configured feed."""
+def run(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    due_only: Annotated[
+        bool,
+        typer.Option("--due-only", help="Poll only the feeds that are due, as scheduled runs do"),
+    ] = False,
+) -> None:
+    """Run the pipeline once over every feed (config and registry; each polled conditionally)."""
     from flows.report import run_summary_text
 
     try:
-        summary = _run_flow(config, db)
+        summary = _run_flow(config, db, due_only)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     except Exception as e:  # the flow failed: Prefect has logged the traceback
@@ -207,8 +240,7 @@ def serve(
             raise ConfigError(
                 f'{config or "config"}: schedule: no [schedule] (every = "15m" or cron = ...)'
             )
-        if not settings.feeds:
-            raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
+        _need_feeds(settings, config)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     _prefect_env()
@@ -928,6 +960,268 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
             _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "last runs")
     except CorpusMonitorError as e:
         raise _fail(e) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# corpus-monitor feeds: the feed registry (flows.registry), OPML, discovery
+
+feeds_app = typer.Typer(
+    help="Feeds: list them with their health, add (with discovery), remove, import and export "
+    "OPML. Feeds added here live in the warehouse beside the config's [[feeds]] (the config "
+    "wins where both name a feed)."
+)
+app.add_typer(feeds_app, name="feeds")
+
+
+@contextmanager
+def _registry(settings: Any, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The warehouse for the registry: None when it does not exist yet and nothing is written;
+    read-only when possible, else holding the run lock (a run in progress is waited for)."""
+    from flows import warehouse as wh
+
+    path = settings.warehouse.path
+    if not write and not path.exists():
+        yield None
+        return
+    if not write:
+        ws = settings.warehouse
+        with wh.connect(path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait) as con:
+            if wh.schema_version(con) >= wh.SCHEMA_VERSION:
+                yield con
+                return
+    with _exclusive(settings, must_exist=False) as con:  # migrates an older file
+        yield con
+
+
+def _duration_option(value: str | None, option: str) -> int | None:
+    from flows.config import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ConfigError(f"{option}: {e}") from None
+
+
+def _sources(settings: Any, con: duckdb.DuckDBPyConnection | None) -> tuple[Any, dict[str, str]]:
+    from flows import registry
+
+    if con is None:
+        return settings, {f.url: "config" for f in settings.feeds}
+    feeds, _ = registry.with_sources(con, settings)
+    return registry.merged(con, settings), {f.url: source for f, source in feeds}
+
+
+@feeds_app.command("list")
+def feeds_list(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
+    """Every feed a run polls, where it is declared (config, cli, opml), its group, health
+    (last success, failures in a row), entries per day, interval and next scheduled poll."""
+    from flows import warehouse as wh
+    from flows.config import load_settings
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        with _registry(settings, write=False) as con:
+            merged, sources = _sources(settings, con)
+            if con is None:
+                rows = [
+                    {
+                        "feed": f.label,
+                        "source": "config",
+                        "group": f.group,
+                        "url": f.url,
+                        "state": "never polled",
+                    }
+                    for f in settings.feeds
+                ]
+            else:
+                rows = wh.feed_health(con, merged, now(), sources)
+                if fmt is Format.table:
+                    shown = (
+                        "feed",
+                        "source",
+                        "group",
+                        "state",
+                        "last_success",
+                        "consecutive_failures",
+                        "items_per_day",
+                        "every",
+                        "next_poll",
+                        "url",
+                    )
+                    rows = [{k: r[k] for k in shown} for r in rows]
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if not rows:
+        typer.echo("no feeds: add one with `corpus-monitor feeds add URL`", err=True)
+        return
+    columns = list(rows[0])
+    _print_rows(columns, [tuple(r.get(c) for c in columns) for r in rows], fmt, "feeds")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="A feed, a news sitemap, or any page of a site")],
+    name: Annotated[str | None, typer.Option(help="Name shown in reports")] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Poll this often in scheduled runs, e.g. 15m [default: adaptive]"),
+    ] = None,
+    group: Annotated[str | None, typer.Option(help="Put the feed in this group")] = None,
+    all_found: Annotated[
+        bool, typer.Option("--all", help="Add every feed discovery finds, not just the first")
+    ] = False,
+    discover: Annotated[
+        bool,
+        typer.Option(help="Look for the site's feeds (--no-discover adds URL as it is, unchecked)"),
+    ] = True,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Add a feed. Given a site's page rather than a feed, finds the site's feeds
+    (<link rel="alternate">, /feed, /rss.xml, /atom.xml..., its news sitemap) and adds the first
+    (--all: every one)."""
+    from flows import registry
+    from flows.config import _check_http_url, load_settings
+    from flows.discover import discover as find_feeds
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        try:
+            url = _check_http_url(url)
+        except ValueError as e:
+            raise ConfigError(f"URL: {e}") from None
+        seconds = _duration_option(every, "--every")
+        if discover:
+            found = find_feeds(url, settings.network)
+            if not found.found:
+                tried = "; ".join(f"{u} ({why})" for u, why in found.tried[:12])
+                typer.echo(f"corpus-monitor: no feed or news sitemap found for {url}", err=True)
+                if tried:
+                    typer.echo(f"tried: {tried}", err=True)
+                raise typer.Exit(1)
+            chosen = found.found if all_found else found.found[:1]
+            for f in found.found:
+                mark = "+" if f in chosen else " "
+                typer.echo(
+                    f"{mark} {f.url}  [{f.kind}, {f.entries} entries, {f.via}]"
+                    + (f"  {f.title}" if f.title else "")
+                )
+            entries = [registry.Entry(f.url, name or f.title, group, seconds) for f in chosen]
+            if len(chosen) < len(found.found):
+                typer.echo("(not added: the others; add them with --all or by their URL)")
+        else:
+            entries = [registry.Entry(url, name, group, seconds)]
+        with _registry(settings, write=True) as con:
+            assert con is not None
+            result = registry.add(con, settings, entries, "cli", now())
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    _report_added(result)
+
+
+def _report_added(result: Any) -> None:
+    for e in result.added:
+        typer.echo(
+            f"added {e.url}"
+            + (f" ({e.name})" if e.name else "")
+            + (f" in group {e.group!r}" if e.group else "")
+        )
+    for e in result.present:
+        typer.echo(f"already in the registry: {e.url}")
+    for e in result.in_config:
+        typer.echo(f"declared in the config, left to it: {e.url}")
+    for g in result.groups_created:
+        typer.echo(f"new group {g!r}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    feed: Annotated[str, typer.Argument(help="The feed's URL or name")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Remove a feed added with `feeds add` or `feeds import` (its articles and polling
+    history stay in the warehouse). Feeds in the config are removed from the config file."""
+    from flows import registry
+    from flows.config import load_settings
+
+    try:
+        settings = load_settings(config, db)
+        with _registry(settings, write=True) as con:
+            assert con is not None
+            removed = registry.remove(con, settings, feed)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    for url, name in removed:
+        typer.echo(f"removed {url}" + (f" ({name})" if name else ""))
+
+
+@feeds_app.command("import")
+def feeds_import(
+    opml_file: Annotated[Path, typer.Argument(metavar="FILE.opml", help="An OPML export")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Import an OPML subscription list (Feedly, Inoreader, Miniflux, ...): folders become
+    feed groups (nested ones joined with " / "); feeds already known are left as they are."""
+    from flows import registry
+    from flows.config import load_settings
+    from flows.opml import read_opml
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        parsed = read_opml(opml_file)
+        entries = [registry.Entry(f.url, f.title, f.group) for f in parsed.feeds]
+        with _registry(settings, write=True) as con:
+            assert con is not None
+            result = registry.add(con, settings, entries, "opml", now())
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    typer.echo(
+        f"{opml_file}: {len(parsed.feeds)} feeds in {len(parsed.groups)} groups; "
+        f"{len(result.added)} added, {len(result.present)} already in the registry, "
+        f"{len(result.in_config)} declared in the config, "
+        f"{len(parsed.duplicates)} listed twice (first kept), {len(parsed.skipped)} skipped"
+    )
+    for what, why in parsed.skipped:
+        typer.echo(f"skipped: {what} ({why})")
+    for g in result.groups_created:
+        typer.echo(f"new group {g!r}")
+
+
+@feeds_app.command("export")
+def feeds_export(
+    opml_file: Annotated[
+        Path, typer.Argument(metavar="FILE.opml", help="Where to write ('-': standard output)")
+    ],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Write every feed (config and registry) as OPML 2.0, groups as folders."""
+    from flows.config import load_settings
+    from flows.opml import ExportFeed, write_opml
+
+    try:
+        settings = load_settings(config, db)
+        with _registry(settings, write=False) as con:
+            merged, sources = _sources(settings, con)
+        data = write_opml(
+            [ExportFeed(f.url, f.name, f.group, sources.get(f.url, "config")) for f in merged.feeds]
+        )
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if str(opml_file) == "-":
+        sys.stdout.buffer.write(data)
+        return
+    tmp = opml_file.with_name(f".{opml_file.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, opml_file)
+    typer.echo(f"{opml_file}: {len(merged.feeds)} feeds")
 
 
 def _open_read_only(

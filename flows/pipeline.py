@@ -532,7 +532,7 @@ def add_polls(
     batch.count("items_seen", plan.items_seen)
     batch.count("new_urls", len(plan.work))
     batch.count("pages_deferred", len(plan.deferred))
-    every = {f.url: f.every for f in settings.feeds}
+    every = {f.url: settings.feed_every(f) for f in settings.feeds}
     default = settings.schedule.every if settings.schedule is not None else None
     for p in polls:
         n_new = new_items.get(p.feed_url, 0)
@@ -558,7 +558,17 @@ def add_polls(
             backoff_base=every.get(p.feed_url) or default or DEFAULT_BACKOFF,
             max_backoff=settings.network.max_backoff,
             failing_after=settings.network.failing_after,
+            ttl=p.ttl,
         )
+        if p.status == "ok":
+            for item in p.items:
+                batch.add(
+                    "feed_entries",
+                    feed_url=p.feed_url,
+                    url=item.url,
+                    published_at=item.published_at,
+                    first_seen_at=p.polled_at,
+                )
         if p.status == "error":
             failure = Failure(p.feed_url, p.feed_url, "feed", p.error or "network", p.detail or "")
             _error(batch, run_id, failure, p.polled_at)

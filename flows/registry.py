@@ -1,0 +1,240 @@
+"""The feed registry: feeds added from the command line or an OPML file, kept in the warehouse.
+
+The config's ``[[feeds]]`` stay the way to declare feeds in version control; the registry
+(``feed_registry``, ``feed_groups``) holds the ones added with ``corpus-monitor feeds add`` and
+``feeds import``. A run polls both. Where both name a feed (the same URL, or the same name) the
+config wins, and a ``[groups.NAME]`` table in the config wins over the registry's group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from flows import cadence
+from flows.config import FeedSettings, GroupSettings, Settings
+from flows.errors import CorpusMonitorError
+
+SOURCES = ("config", "cli", "opml")
+
+
+class RegistryError(CorpusMonitorError):
+    """A feed cannot be added or removed as asked (exit code 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A feed to add to the registry."""
+
+    url: str
+    name: str | None = None
+    group: str | None = None
+    every: int | None = None
+
+
+def registered(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[FeedSettings, str]], dict]:
+    """The registry's feeds (with their source) and groups."""
+    feeds = [
+        (FeedSettings(url=url, name=name, group=group, every=every), source)
+        for url, name, group, every, source in con.execute(
+            "SELECT url, name, group_name, every, source FROM feed_registry ORDER BY added_at, url"
+        ).fetchall()
+    ]
+    groups = {
+        name: GroupSettings(every=every, topics=list(topics) if topics is not None else None)
+        for name, every, topics in con.execute(
+            "SELECT name, every, topics FROM feed_groups ORDER BY name"
+        ).fetchall()
+    }
+    return feeds, groups
+
+
+def merged(con: duckdb.DuckDBPyConnection, settings: Settings) -> Settings:
+    """The settings with the registry's feeds and groups added (the config's come first and
+    win where both name a feed or a group)."""
+    feeds, _ = with_sources(con, settings)
+    _, groups = registered(con)
+    return settings.model_copy(
+        update={
+            "feeds": [f for f, _ in feeds],
+            "groups": groups | dict(settings.groups),
+        }
+    )
+
+
+def with_sources(
+    con: duckdb.DuckDBPyConnection, settings: Settings
+) -> tuple[list[tuple[FeedSettings, str]], list[tuple[FeedSettings, str]]]:
+    """Every feed a run polls with its source (config, cli, opml), and the registry's feeds
+    that the config overrides (same URL or name)."""
+    out = [(f, "config") for f in settings.feeds]
+    urls = {f.url for f in settings.feeds}
+    names = {f.name.casefold() for f in settings.feeds if f.name}
+    shadowed = []
+    feeds, _ = registered(con)
+    for feed, source in feeds:
+        if feed.url in urls or (feed.name and feed.name.casefold() in names):
+            shadowed.append((feed, source))
+        else:
+            out.append((feed, source))
+    return out, shadowed
+
+
+@dataclass
+class Added:
+    added: list[Entry]
+    present: list[Entry]  # already in the registry (left as they were)
+    in_config: list[Entry]  # declared in the config: the config wins
+    groups_created: list[str]
+
+
+def add(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    entries: Sequence[Entry],
+    source: str,
+    at: datetime,
+) -> Added:
+    """Add feeds (and the groups they name) in one transaction. A URL already in the registry
+    or the config is left as it is."""
+    if source not in SOURCES[1:]:
+        raise ValueError(source)
+    config_urls = {f.url for f in settings.feeds}
+    known = {u for (u,) in con.execute("SELECT url FROM feed_registry").fetchall()}
+    groups = {g for (g,) in con.execute("SELECT name FROM feed_groups").fetchall()}
+    out = Added([], [], [], [])
+    seen: set[str] = set()
+    for e in entries:
+        if e.url in config_urls:
+            out.in_config.append(e)
+        elif e.url in known or e.url in seen:
+            out.present.append(e)
+        else:
+            seen.add(e.url)
+            out.added.append(e)
+            if e.group and e.group not in groups and e.group not in settings.groups:
+                groups.add(e.group)
+                out.groups_created.append(e.group)
+    con.execute("BEGIN")
+    try:
+        for g in out.groups_created:
+            con.execute("INSERT INTO feed_groups (name, created_at) VALUES (?, ?)", [g, at])
+        for e in out.added:
+            con.execute(
+                "INSERT INTO feed_registry (url, name, group_name, every, source, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [e.url, e.name, e.group, e.every, source, at],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return out
+
+
+def remove(
+    con: duckdb.DuckDBPyConnection, settings: Settings, which: str
+) -> list[tuple[str, str | None]]:
+    """Remove the registry feed with this URL or name (case-insensitive); returns (url, name)
+    of what was removed. Its polling history stays in the warehouse."""
+    rows = con.execute(
+        "SELECT url, name FROM feed_registry WHERE url = ? OR lower(name) = lower(?)",
+        [which, which],
+    ).fetchall()
+    if not rows:
+        if any(which in (f.url, f.name) for f in settings.feeds):
+            raise RegistryError(
+                f"{which} is declared in the config ([[feeds]]): remove it from the config file"
+            )
+        raise RegistryError(f"no feed {which!r} in the registry (see `corpus-monitor feeds list`)")
+    con.execute("BEGIN")
+    try:
+        for url, _ in rows:
+            con.execute("DELETE FROM feed_registry WHERE url = ?", [url])
+        # a group no feed belongs to any more goes too
+        con.execute(
+            "DELETE FROM feed_groups WHERE name NOT IN "
+            "(SELECT group_name FROM feed_registry WHERE group_name IS NOT NULL)"
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return [(u, n) for u, n in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# When each feed is polled next.
+
+
+@dataclass(frozen=True)
+class Timing:
+    last_polled: datetime | None
+    not_before: datetime | None  # backoff after failures / Retry-After
+    ttl: int | None
+    entry_times: list[datetime]
+
+
+def timings(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Timing]:
+    """Per feed: last poll, backoff, the interval it asks for, and its entry times of the
+    adaptive window (plus its oldest dated entry: how far back the history goes)."""
+    entries: dict[str, list[datetime]] = {}
+    for url, recent, oldest in con.execute(
+        """
+        WITH e AS (
+            SELECT feed_url,
+                   CASE WHEN published_at IS NOT NULL THEN least(published_at, first_seen_at)
+                        -- undated: when first seen, except the backlog of the feed's first poll
+                        WHEN first_seen_at > min(first_seen_at) OVER (PARTITION BY feed_url)
+                        THEN first_seen_at END AS t
+            FROM feed_entries)
+        SELECT feed_url, list(t) FILTER (WHERE t >= ?::TIMESTAMPTZ - to_seconds(?)), min(t)
+        FROM e WHERE t IS NOT NULL GROUP BY feed_url
+        """,
+        [now, int(cadence.WINDOW.total_seconds())],
+    ).fetchall():
+        entries[url] = [*(recent or []), oldest]
+    return {
+        url: Timing(polled, not_before, ttl, entries.get(url, []))
+        for url, polled, not_before, ttl in con.execute(
+            "SELECT url, last_polled_at, next_poll_at, ttl_seconds FROM feeds"
+        ).fetchall()
+    }
+
+
+def interval(
+    settings: Settings, feed: FeedSettings, t: Timing | None, now: datetime
+) -> cadence.Interval | None:
+    """The feed's interval in scheduled runs; None: polled at every scheduled run."""
+    every = settings.feed_every(feed)
+    if every is None and not settings.cadence.adaptive:
+        every = settings.schedule.every if settings.schedule is not None else None
+        if every is None:
+            return None
+    return cadence.poll_interval(
+        t.entry_times if t else [],
+        now,
+        every=every,
+        ttl=t.ttl if t else None,
+        min_every=settings.cadence.min_every,
+        max_every=settings.cadence.max_every,
+    )
+
+
+def schedule(
+    con: duckdb.DuckDBPyConnection, settings: Settings, feeds: Iterable[FeedSettings], now: datetime
+) -> dict[str, cadence.Due]:
+    """url -> when the feed is polled next, for the given feeds."""
+    times = timings(con, now)
+    out = {}
+    for f in feeds:
+        t = times.get(f.url)
+        out[f.url] = cadence.next_poll(
+            interval(settings, f, t, now), t.last_polled if t else None, t.not_before if t else None
+        )
+    return out
