@@ -1,8 +1,10 @@
 """How often a feed is polled in scheduled runs (``run --due-only``).
 
 A feed's own ``every`` wins, then its group's. Otherwise the interval adapts to how often the
-feed publishes: the mean gap between its entries of the last seven days (entry dates, or for
-undated entries the time a poll first saw them), stretched while the feed stays quiet, never
+feed publishes: the mean gap between its entries over the last day, or over the last seven days
+when that is shorter (entry dates, or for undated entries the time a poll first saw them: a
+batch of undated entries found at once counts as spread since the poll before), stretched
+while the feed stays quiet, never
 shorter than the feed's own ``<ttl>`` or ``sy:updatePeriod`` / ``sy:updateFrequency``, and
 bounded by ``[cadence] min_every`` and ``max_every`` (5 minutes and 24 hours by default).
 Failures are handled apart: after an error the exponential backoff (``feeds.next_poll_at``)
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 WINDOW = timedelta(days=7)  # the publishing history an adaptive interval is computed from
+HORIZONS = (timedelta(days=1), WINDOW)  # the faster pace of the two counts
 UNKNOWN_RATE = 3600  # no dated entry and no new entry seen yet: poll hourly until one shows
 EARLY = 30  # seconds: a scheduled tick this early still counts (scheduling jitter)
 
@@ -60,6 +63,7 @@ def poll_interval(
     entry_times: Sequence[datetime],
     now: datetime,
     *,
+    since: datetime | None = None,
     every: int | None = None,
     ttl: int | None = None,
     min_every: int = 300,
@@ -69,20 +73,26 @@ def poll_interval(
 
     ``entry_times``: when the feed's entries were published (for an undated entry, when a poll
     first saw it; undated entries of a feed's first poll are left out: they say nothing about
-    its pace). ``every``: a fixed interval (the feed's or its group's), used as it is.
+    its pace). ``since``: how far back the history goes (the first poll, or the oldest dated
+    entry; default: the oldest entry time): a feed lists only its latest entries, so a new
+    feed's pace is measured over what it lists. ``every``: a fixed interval (the feed's or its
+    group's), used as it is.
     """
     if every is not None:
         return Interval(every, f"every {_span(every)}")
-    start = now - WINDOW
-    recent = sorted(t for t in entry_times if start <= t <= now)
+    start = min([*entry_times, *([since] if since else [])], default=now)
+    recent = sorted(t for t in entry_times if now - WINDOW <= t <= now)
     if recent:
-        # the history covers the window, or begins with the oldest entry ever seen (a feed
-        # lists only its latest entries; a new feed's first poll goes back that far)
-        covered = max(start, min(entry_times))
-        gap = (now - covered).total_seconds() / len(recent)
+        paces = []
+        for horizon in HORIZONS:
+            n = sum(1 for t in recent if t >= now - horizon)
+            covered = max((now - max(now - horizon, start)).total_seconds(), 60.0)
+            if n:
+                paces.append((covered / n, n, covered))
+        gap, n, covered = min(paces)
         quiet = (now - recent[-1]).total_seconds()
         seconds = max(gap, quiet / 2)  # a feed that went quiet is polled less and less often
-        why = f"{len(recent)} entries in {_span((now - covered).total_seconds())}"
+        why = f"{n} entries in {_span(covered)}"
         if quiet / 2 > gap:
             why += f", none for {_span(quiet)}"
     elif entry_times:
@@ -97,13 +107,16 @@ def poll_interval(
     return Interval(bounded, f"adaptive: {why}")
 
 
-def per_day(entry_times: Sequence[datetime], now: datetime) -> float | None:
+def per_day(
+    entry_times: Sequence[datetime], now: datetime, since: datetime | None = None
+) -> float | None:
     """Entries a day over the adaptive window (or the shorter history there is)."""
     start = now - WINDOW
     recent = [t for t in entry_times if start <= t <= now]
     if not recent:
         return 0.0 if entry_times else None
-    covered = max((now - max(start, min(entry_times))).total_seconds(), 3600)
+    first = min([*entry_times, *([since] if since else [])])
+    covered = max((now - max(start, first)).total_seconds(), 3600)
     return round(len(recent) * 86_400 / covered, 1)
 
 

@@ -71,10 +71,19 @@ def _html_entities(data: bytes) -> bytes:
     return _ENTITY.sub(sub, data)
 
 
+_ESCAPED = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescape(value: str) -> str:
+    """Undo a second escaping (``&amp;amp;`` in the file, written by some exporters): only
+    complete references with their ``;``, so ``?lang=fr&section=eco`` stays as it is."""
+    return _ESCAPED.sub(lambda m: html.unescape(m.group(0)), value)
+
+
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
-    text = " ".join(html.unescape(value).split())  # &amp;amp; written by some exporters
+    text = " ".join(_unescape(value).split())
     return text or None
 
 
@@ -93,7 +102,7 @@ def _feed_url(el: etree._Element) -> str | None:
         url = _attr(el, "url")  # some exporters write url= for feeds
     if url is None:
         return None
-    url = html.unescape(url).strip()
+    url = _unescape(url).strip()
     if url.lower().startswith("feed:"):  # feed://host/x, feed:https://host/x
         rest = url[5:]
         url = rest if rest.lower().startswith(("http://", "https://")) else "http:" + rest

@@ -177,34 +177,38 @@ class Timing:
     last_polled: datetime | None
     not_before: datetime | None  # backoff after failures / Retry-After
     ttl: int | None
-    entry_times: list[datetime]
+    entry_times: list[datetime]  # of the adaptive window
+    since: datetime | None = None  # how far back the feed's history goes
 
 
 def timings(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Timing]:
-    """Per feed: last poll, backoff, the interval it asks for, and its entry times of the
-    adaptive window (plus its oldest dated entry: how far back the history goes)."""
-    entries: dict[str, list[datetime]] = {}
-    for url, recent, oldest in con.execute(
+    """Per feed: last poll, backoff, the interval it asks for, its entry times of the adaptive
+    window, and how far back its history goes (its first poll or its oldest dated entry)."""
+    entries: dict[str, tuple[list[datetime], datetime]] = {}
+    for url, recent, since in con.execute(
         """
         WITH e AS (
-            SELECT feed_url,
+            SELECT feed_url, first_seen_at,
                    CASE WHEN published_at IS NOT NULL THEN least(published_at, first_seen_at)
                         -- undated: when first seen, except the backlog of the feed's first poll
                         WHEN first_seen_at > min(first_seen_at) OVER (PARTITION BY feed_url)
                         THEN first_seen_at END AS t
             FROM feed_entries)
-        SELECT feed_url, list(t) FILTER (WHERE t >= ?::TIMESTAMPTZ - to_seconds(?)), min(t)
-        FROM e WHERE t IS NOT NULL GROUP BY feed_url
+        SELECT feed_url,
+               list(t ORDER BY t) FILTER (WHERE t >= ?::TIMESTAMPTZ - to_seconds(?)),
+               least(min(t), min(first_seen_at))
+        FROM e GROUP BY feed_url
         """,
         [now, int(cadence.WINDOW.total_seconds())],
     ).fetchall():
-        entries[url] = [*(recent or []), oldest]
-    return {
-        url: Timing(polled, not_before, ttl, entries.get(url, []))
-        for url, polled, not_before, ttl in con.execute(
-            "SELECT url, last_polled_at, next_poll_at, ttl_seconds FROM feeds"
-        ).fetchall()
-    }
+        entries[url] = ([t for t in recent or [] if t is not None], since)
+    out = {}
+    for url, polled, not_before, ttl in con.execute(
+        "SELECT url, last_polled_at, next_poll_at, ttl_seconds FROM feeds"
+    ).fetchall():
+        times, since = entries.get(url, ([], None))
+        out[url] = Timing(polled, not_before, ttl, times, since)
+    return out
 
 
 def interval(
@@ -219,6 +223,7 @@ def interval(
     return cadence.poll_interval(
         t.entry_times if t else [],
         now,
+        since=t.since if t else None,
         every=every,
         ttl=t.ttl if t else None,
         min_every=settings.cadence.min_every,

@@ -837,7 +837,7 @@ def feed_health(
             "last_success": success,
             "consecutive_failures": failures,
             "items_per_poll": items,
-            "items_per_day": cadence.per_day(t.entry_times if t else [], now),
+            "items_per_day": cadence.per_day(t.entry_times, now, t.since) if t else None,
             "every": interval.why if interval else "every run",
             "next_poll": due.next_poll.strftime("%Y-%m-%d %H:%M") if due.next_poll else None,
             "backing_off": due.backing_off,
