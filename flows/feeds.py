@@ -226,31 +226,36 @@ async def read_source(
     parsed = read_feed(feed_url, body, headers)
     if parsed.kind != "sitemap_index":
         return parsed
-    items: list[FeedItem] = []
+    read: list[ParsedFeed] = []
     problems = []
-    kinds = set()
     for child in parsed.children[: sitemaps.INDEX_CHILDREN]:
         try:
             _, child_headers, child_body, _ = await fetch_feed(fetcher, child, max_bytes)
-            sub = read_feed(child, child_body, child_headers)
+            read.append(read_feed(child, child_body, child_headers))
         except FetchError as e:
             problems.append(f"{child}: {e.reason}")
-            continue
-        kinds.add(sub.kind)
-        known = {i.url for i in items}
-        items += [
-            FeedItem(feed_url, i.entry_url, i.url, i.title, i.author, i.published_at, i.summary)
-            for i in sub.items
-            if i.url not in known
-        ]
+    # an index that holds news sitemaps: their articles, not the site's other pages
+    news = [r for r in read if r.kind == "news_sitemap"]
+    items: list[FeedItem] = []
+    known: set[str] = set()
+    for sub in news or read:
+        for i in sub.items:
+            if i.url not in known:
+                known.add(i.url)
+                items.append(
+                    FeedItem(feed_url, i.entry_url, i.url, i.title, i.author, i.published_at, None)
+                )
     if not items and problems:
         raise FetchError(
             "malformed_feed",
             f"{feed_url}: no sitemap of the index could be read: " + "; ".join(problems),
         )
     warning = ("sitemaps not read: " + "; ".join(problems)) if problems else None
-    kind = "news_sitemap" if "news_sitemap" in kinds else "sitemap"
-    return ParsedFeed(items, warning, kind=kind, children=parsed.children, version=kind)
+    kind = "news_sitemap" if news else "sitemap"
+    title = next((r.title for r in news if r.title), None)
+    return ParsedFeed(
+        items, warning, title=title, kind=kind, children=parsed.children, version=kind
+    )
 
 
 async def poll_feed(

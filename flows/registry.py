@@ -177,7 +177,7 @@ class Timing:
     last_polled: datetime | None
     not_before: datetime | None  # backoff after failures / Retry-After
     ttl: int | None
-    entry_times: list[datetime]  # of the adaptive window
+    entry_times: list[datetime]  # of the adaptive window, and the oldest known
     since: datetime | None = None  # how far back the feed's history goes
 
 
@@ -185,7 +185,7 @@ def timings(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Timing]:
     """Per feed: last poll, backoff, the interval it asks for, its entry times of the adaptive
     window, and how far back its history goes (its first poll or its oldest dated entry)."""
     entries: dict[str, tuple[list[datetime], datetime]] = {}
-    for url, recent, since in con.execute(
+    for url, recent, since, oldest in con.execute(
         """
         WITH e AS (
             SELECT feed_url, first_seen_at,
@@ -196,12 +196,15 @@ def timings(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Timing]:
             FROM feed_entries)
         SELECT feed_url,
                list(t ORDER BY t) FILTER (WHERE t >= ?::TIMESTAMPTZ - to_seconds(?)),
-               least(min(t), min(first_seen_at))
+               least(min(t), min(first_seen_at)), min(t)
         FROM e GROUP BY feed_url
         """,
         [now, int(cadence.WINDOW.total_seconds())],
     ).fetchall():
-        entries[url] = ([t for t in recent or [] if t is not None], since)
+        times = [t for t in recent or [] if t is not None]
+        if oldest is not None and oldest not in times:
+            times.append(oldest)  # older than the window: the feed has a (quiet) history
+        entries[url] = (times, since)
     out = {}
     for url, polled, not_before, ttl in con.execute(
         "SELECT url, last_polled_at, next_poll_at, ttl_seconds FROM feeds"
