@@ -555,6 +555,7 @@ def quarantine_release(
     from flows import pipeline
     from flows import warehouse as wh
     from flows.config import load_settings
+    from flows.registry import merged
 
     if not ids and not all_:
         typer.echo("corpus-monitor: give quarantine ids or --all", err=True)
@@ -570,6 +571,7 @@ def quarantine_release(
             ]
             run_id = f"release-{uuid.uuid4()}"
             wh.start_run(con, run_id, "quarantine release", pipeline.now())
+            settings = merged(con, settings)  # group topics of the registry's feeds too
             released, still = pipeline.release(con, settings, wanted, run_id)
             wh.finish_run(con, run_id, "completed", pipeline.now())
     except CorpusMonitorError as e:
@@ -792,12 +794,14 @@ def retag(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Recompute article_topics and article_topic_pairs for every article with the [topics]
     of the config (after topics or terms change); one transaction."""
     from flows.config import load_settings
+    from flows.registry import merged as merged_feeds
     from flows.retag import retag as run_retag
 
     try:
         settings = load_settings(config, db)
         with _exclusive(settings) as con:
-            summary = run_retag(con, settings.topics)
+            settings = merged_feeds(con, settings)  # group topics of the registry's feeds too
+            summary = run_retag(con, settings.topics, scopes=settings.topic_scopes())
     except CorpusMonitorError as e:
         raise _fail(e) from None
     typer.echo(
@@ -836,6 +840,7 @@ def reextract(
 
     from flows.config import load_settings
     from flows.reextract import reextract as run_reextract
+    from flows.registry import merged as merged_feeds
 
     start = None
     if since:
@@ -847,7 +852,7 @@ def reextract(
     try:
         settings = load_settings(config, db)
         with _exclusive(settings) as con:
-            s = run_reextract(con, settings, start)
+            s = run_reextract(con, merged_feeds(con, settings), start)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     if fmt is Format.json:

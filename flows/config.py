@@ -498,6 +498,16 @@ class Settings(_Strict):
         group = self.groups.get(feed.group) if feed.group is not None else None
         return group.every if group is not None else None
 
+    def topic_scopes(self) -> dict[str, frozenset[str]]:
+        """feed URL -> the only topics matched in its articles, for feeds whose group lists
+        ``topics``. An article that also came through an unrestricted feed gets every topic."""
+        out = {}
+        for feed in self.feeds:
+            group = self.groups.get(feed.group) if feed.group is not None else None
+            if group is not None and group.topics is not None:
+                out[feed.url] = frozenset(group.topics)
+        return out
+
     @property
     def raw_dir(self) -> Path:
         """Where raw pages are archived: ``retention.raw_dir``, else beside the warehouse file."""

@@ -495,3 +495,32 @@ def test_a_feed_ttl_is_a_floor_for_the_adaptive_interval(
     code, out = cli("feeds", "list", "--config", cfg, "--format", "json")
     (row,) = map(json.loads, out.splitlines())
     assert row["every"].endswith("the feed asks for 6h"), row
+
+
+def test_a_group_with_topics_limits_topic_matching_to_them(
+    prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path
+) -> None:
+    baltic, musk = site.url("/feeds/baltic.xml"), site.url("/feeds/topics-musk.xml")
+    extra = f"[groups.baltic]\ntopics = ['russia']\n[[feeds]]\nurl = '{baltic}'\ngroup = 'baltic'\n"
+    cfg = config_for(tmp_path, seeds_dir, site, feeds=[musk], extra=extra)
+    db = tmp_path / "w.duckdb"
+    monitor(config=str(cfg))
+    tagged = """
+        SELECT a.url, list(DISTINCT t.topic ORDER BY t.topic),
+               bool_or(f.feed_url = ?) AS via_unrestricted
+        FROM articles a JOIN article_topics t USING (article_id)
+        JOIN article_feeds f USING (article_id) GROUP BY a.url ORDER BY a.url
+    """
+    before = rows(db, tagged, [musk])
+    only_baltic = [(url, topics) for url, topics, open_ in before if not open_]
+    shared = [(url, topics) for url, topics, open_ in before if open_]
+    assert only_baltic and all(topics == ["russia"] for _, topics in only_baltic), only_baltic
+    assert any(set(topics) - {"russia"} for _, topics in shared), shared
+    # the restriction did something: Baltic Wire articles mention Ukraine
+    (url_ukraine,) = [u for u, _ in only_baltic if "ukraine-drone" in u]
+    ((text,),) = rows(db, "SELECT text FROM articles WHERE url = ?", [url_ukraine])
+    assert "Ukrain" in text
+    # retag keeps to the groups' topics
+    code, out = cli("retag", "--config", cfg)
+    assert code == 0, out
+    assert rows(db, tagged, [musk]) == before
