@@ -229,7 +229,10 @@ def serve(
 
         with SiteServer(SITE, port=DEMO_SITE_PORT) as site, tempfile.TemporaryDirectory() as tmp:
             typer.echo(f"demo news site: {site.base_url}/  (a run every minute)")
-            cfg = _demo_config(site.base_url, Path.cwd(), Path(tmp), '\n[schedule]\nevery = "1m"\n')
+            # the demo site never changes: poll its feeds at every run (conditionally, 304)
+            # rather than at the daily pace its week-old entries would earn
+            extra = '\n[schedule]\nevery = "1m"\n\n[cadence]\nadaptive = false\n'
+            cfg = _demo_config(site.base_url, Path.cwd(), Path(tmp), extra)
             serve(config=cfg, db=db, api=api, demo=False)
         return
     from flows.config import load_settings
