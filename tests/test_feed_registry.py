@@ -380,7 +380,7 @@ def test_group_config_is_validated(tmp_path: Path, site: SiteServer, seeds_dir: 
     with pytest.raises(ConfigError, match=r"groups\.wire\.every: .*'often' is not a duration"):
         load_settings(cfg)
     cfg.write_text(base + "[cadence]\nmin_every = '2h'\nmax_every = '1h'\n")
-    with pytest.raises(ConfigError, match="min_every .* must not exceed max_every"):
+    with pytest.raises(ConfigError, match=r"min_every .* must not exceed max_every"):
         load_settings(cfg)
 
 
@@ -425,6 +425,7 @@ def test_adaptive_interval_follows_the_publishing_rate_and_due_only_polls_what_i
 
     monitor(config=str(cfg))
     code, out = cli("feeds", "list", "--config", cfg, "--format", "json")
+    assert code == 0, out
     listed = {r["url"]: r for r in map(json.loads, out.splitlines())}
     assert listed[hourly]["every"].startswith("adaptive: 24 entries in "), listed[hourly]
     assert listed[hourly]["items_per_day"] == pytest.approx(24, rel=0.1)
@@ -456,6 +457,7 @@ def test_adaptive_interval_follows_the_publishing_rate_and_due_only_polls_what_i
     clock["now"] = clock["now"] - timedelta(days=8)
     monitor(config=str(cfg))
     code, out = cli("feeds", "list", "--config", cfg, "--format", "json")
+    assert code == 0, out
     listed = {r["url"]: r for r in map(json.loads, out.splitlines())}
     assert listed[hourly]["every"] == "adaptive: no entry for 7d", listed[hourly]
     assert listed[hourly]["items_per_day"] == 0.0
@@ -468,6 +470,7 @@ def test_adaptive_interval_follows_the_publishing_rate_and_due_only_polls_what_i
     clock["now"] = clock["series"] = datetime.now(UTC)
     monitor(config=str(cfg), due_only=True)
     code, out = cli("feeds", "list", "--config", cfg, "--format", "json")
+    assert code == 0, out
     listed = {r["url"]: r for r in map(json.loads, out.splitlines())}
     assert listed[hourly]["every"].startswith("adaptive: 24 entries in "), listed[hourly]
 
@@ -493,6 +496,7 @@ def test_a_feed_ttl_is_a_floor_for_the_adaptive_interval(
     monitor(config=str(cfg))
     assert rows(tmp_path / "w.duckdb", "SELECT ttl_seconds FROM feeds") == [(6 * 3600,)]
     code, out = cli("feeds", "list", "--config", cfg, "--format", "json")
+    assert code == 0, out
     (row,) = map(json.loads, out.splitlines())
     assert row["every"].endswith("the feed asks for 6h"), row
 
