@@ -1232,6 +1232,72 @@ def feeds_export(
     typer.echo(f"{opml_file}: {len(merged.feeds)} feeds")
 
 
+@feeds_app.command("group")
+def feeds_group(
+    name: Annotated[str, typer.Argument(help="The group (e.g. an imported OPML folder)")],
+    every: Annotated[
+        str | None, typer.Option(help="Poll the group's feeds this often, e.g. 1h")
+    ] = None,
+    adaptive: Annotated[
+        bool, typer.Option("--adaptive", help="Back to the adaptive interval")
+    ] = False,
+    topics: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated [topics] to match in the group's articles"),
+    ] = None,
+    all_topics: Annotated[
+        bool, typer.Option("--all-topics", help="Match every topic again")
+    ] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Show or set a registry group's cadence and topics (groups in the config's [groups] are
+    changed in the config)."""
+    from flows import registry
+    from flows.config import load_settings
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        seconds = _duration_option(every, "--every")
+        wanted = None
+        if topics is not None:
+            wanted = [t.strip() for t in topics.split(",") if t.strip()]
+            unknown = [t for t in wanted if t not in settings.topics]
+            if unknown or not wanted:
+                raise ConfigError(
+                    f"--topics: unknown topic(s) {', '.join(unknown) or '(none given)'}; the "
+                    f"topics are the keys of [topics]: {', '.join(sorted(settings.topics))}"
+                )
+        change = every is not None or adaptive or topics is not None or all_topics
+        group = None
+        with _registry(settings, write=change) as con:
+            if con is not None and change:
+                every_seconds = 0 if adaptive else seconds
+                group = registry.set_group(
+                    con,
+                    settings,
+                    name,
+                    now(),
+                    every=every_seconds,
+                    topics=[] if all_topics else wanted,
+                )
+            elif con is not None:
+                group = registry.registered(con)[1].get(name)
+        if group is None and name not in settings.groups:
+            raise registry.RegistryError(
+                f"no group {name!r} (groups come from feeds add --group, an OPML folder, "
+                "or [groups.NAME] in the config)"
+            )
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    shown = group or settings.groups[name]
+    where = "config" if name in settings.groups else "registry"
+    every_text = f"every {shown.every} s" if shown.every else "adaptive"
+    topics_text = ", ".join(shown.topics) if shown.topics is not None else "all topics"
+    typer.echo(f"group {name!r} ({where}): {every_text}; {topics_text}")
+
+
 def _open_read_only(
     config: Path | None, db: Path | None
 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:

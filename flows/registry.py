@@ -156,9 +156,9 @@ def remove(
     try:
         for url, _ in rows:
             con.execute("DELETE FROM feed_registry WHERE url = ?", [url])
-        # a group no feed belongs to any more goes too
+        # a group no feed belongs to any more goes too, unless it was given settings
         con.execute(
-            "DELETE FROM feed_groups WHERE name NOT IN "
+            "DELETE FROM feed_groups WHERE every IS NULL AND topics IS NULL AND name NOT IN "
             "(SELECT group_name FROM feed_registry WHERE group_name IS NOT NULL)"
         )
         con.execute("COMMIT")
@@ -166,6 +166,37 @@ def remove(
         con.execute("ROLLBACK")
         raise
     return [(u, n) for u, n in rows]
+
+
+def set_group(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    name: str,
+    at: datetime,
+    *,
+    every: int | None = None,
+    topics: list[str] | None = None,
+) -> GroupSettings:
+    """Set a registry group's interval (``every``: seconds, 0 for adaptive, None: unchanged)
+    and topics (a list; [] for all topics; None: unchanged). The group is created if needed;
+    a group of the config's [groups] is changed in the config."""
+    if name in settings.groups:
+        raise RegistryError(f"group {name!r} is defined in the config ([groups]): change it there")
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            "INSERT INTO feed_groups (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [name, at],
+        )
+        if every is not None:
+            con.execute("UPDATE feed_groups SET every = ? WHERE name = ?", [every or None, name])
+        if topics is not None:
+            con.execute("UPDATE feed_groups SET topics = ? WHERE name = ?", [topics or None, name])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return registered(con)[1][name]
 
 
 # ---------------------------------------------------------------------------------------------

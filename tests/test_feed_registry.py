@@ -16,7 +16,7 @@ from conftest import write_config
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.config import load_settings
+from flows.config import Settings, load_settings
 from flows.demo.server import Answer, SiteServer
 from flows.errors import ConfigError
 from flows.monitor import due_feeds, monitor
@@ -158,6 +158,22 @@ def test_opml_with_folders_and_quirks_imports_into_groups_and_exports_back(
     assert listed[f"{base}/feeds/extra.xml"]["every"] == "every 2h"
     assert listed[f"{base}/feeds/tj.xml"]["state"] == "never polled"
     assert len(listed) == 7
+
+    # an imported folder gets a cadence and topics
+    code, out = cli(
+        "feeds", "group", "News / Europe", "--every", "1h", "--topics", "russia", "--config", cfg
+    )
+    assert code == 0 and "group 'News / Europe' (registry): every 3600 s; russia" in out, out
+    code, out = cli("feeds", "list", "--config", cfg, "--format", "json")
+    listed = {r["url"]: r for r in map(json.loads, out.splitlines())}
+    assert listed[f"{base}/feeds/tj.xml"]["every"] == "every 1h"
+    assert listed[f"{base}/feeds/untitled.atom"]["every"].startswith("adaptive")
+    settings = registry_settings(cfg)
+    assert settings.topic_scopes()[f"{base}/feeds/tj.xml"] == frozenset({"russia"})
+    code, out = cli("feeds", "group", "Tech", "--topics", "mars", "--config", cfg)
+    assert code == 2 and "--topics: unknown topic(s) mars" in out, out
+    code, out = cli("feeds", "group", "Nowhere", "--config", cfg)
+    assert code == 2 and "no group 'Nowhere'" in out, out
 
     # export, then import into a new warehouse: the same registry
     exported = tmp_path / "out.opml"
@@ -382,6 +398,16 @@ def test_group_config_is_validated(tmp_path: Path, site: SiteServer, seeds_dir: 
     cfg.write_text(base + "[cadence]\nmin_every = '2h'\nmax_every = '1h'\n")
     with pytest.raises(ConfigError, match=r"min_every .* must not exceed max_every"):
         load_settings(cfg)
+
+
+def registry_settings(cfg: Path) -> Settings:
+    """The config's settings with the warehouse's registry merged in, as a run sees them."""
+    from flows import registry
+    from flows import warehouse as wh
+
+    settings = load_settings(cfg)
+    with wh.connect(settings.warehouse.path) as con:
+        return registry.merged(con, settings)
 
 
 def hourly_feed(site: SiteServer, clock: dict[str, datetime], hours: int = 24) -> Answer:
