@@ -1060,6 +1060,8 @@ def feeds_list(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Form
                         "url",
                     )
                     rows = [{k: r[k] for k in shown} for r in rows]
+                    for r in rows:  # never polled, or no interval: polled by the next run
+                        r["next_poll"] = r["next_poll"] or "next run"
     except CorpusMonitorError as e:
         raise _fail(e) from None
     if not rows:
@@ -1131,6 +1133,10 @@ def feeds_add(
     _report_added(result)
 
 
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _report_added(result: Any) -> None:
     for e in result.added:
         typer.echo(
@@ -1191,7 +1197,7 @@ def feeds_import(
     except CorpusMonitorError as e:
         raise _fail(e) from None
     typer.echo(
-        f"{opml_file}: {len(parsed.feeds)} feeds in {len(parsed.groups)} groups; "
+        f"{opml_file}: {_n(len(parsed.feeds), 'feed')} in {_n(len(parsed.groups), 'group')}; "
         f"{len(result.added)} added, {len(result.present)} already in the registry, "
         f"{len(result.in_config)} declared in the config, "
         f"{len(parsed.duplicates)} listed twice (first kept), {len(parsed.skipped)} skipped"

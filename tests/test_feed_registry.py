@@ -277,21 +277,24 @@ def test_add_finds_the_feeds_a_homepage_links(
     assert len(rows(tmp_path / "w.duckdb", "SELECT * FROM feed_registry")) == 2
 
 
+@pytest.mark.parametrize("path", ["/feed", "/rss.xml"])
 def test_add_finds_a_feed_at_a_common_path(
-    tmp_path: Path, site: SiteServer, seeds_dir: Path
+    tmp_path: Path, site: SiteServer, seeds_dir: Path, path: str
 ) -> None:
+    """A homepage that declares no feed: the common paths are tried in order (a soft 404, the
+    homepage served again at /rss, is not taken for a feed)."""
     site.route("/", Answer(200, homepage(), HTML))
-    site.route("/rss", Answer(200, homepage(), HTML))  # a soft 404: the homepage again
-    site.route("/rss.xml", Answer(200, rss([(site.url("/a/1"), None)], "Found by path"), XML))
+    site.route("/rss", Answer(200, homepage(), HTML))
+    site.route(path, Answer(200, rss([(site.url("/a/1"), None)], "Found by path"), XML))
     cfg = config_for(tmp_path, seeds_dir, site)
     code, out = cli("feeds", "add", site.url("/"), "--name", "My name", "--config", cfg)
     assert code == 0, out
-    assert "common path /rss.xml" in out
-    assert rows(tmp_path / "w.duckdb", "SELECT url, name FROM feed_registry") == [
-        (site.url("/rss.xml"), "My name")
+    assert f"common path {path}" in out
+    assert rows(tmp_path / "w.duckdb", "SELECT url, name, source FROM feed_registry") == [
+        (site.url(path), "My name", "cli")
     ]
-    assert site.paths()[:4] == ["/", "/feed", "/rss", "/rss.xml"]
-    assert "/atom.xml" not in site.paths()  # stops at the first feed
+    tried = ["/", "/feed"] if path == "/feed" else ["/", "/feed", "/rss", "/rss.xml"]
+    assert site.paths() == tried  # stops at the first feed
 
 
 def test_add_a_site_whose_only_source_is_a_news_sitemap_and_poll_it(
