@@ -1013,11 +1013,19 @@ def _duration_option(value: str | None, option: str) -> int | None:
 
 
 def _sources(settings: Any, con: duckdb.DuckDBPyConnection | None) -> tuple[Any, dict[str, str]]:
+    """The settings with the registry merged, and url -> source; says which registry feeds
+    the config overrides."""
     from flows import registry
 
     if con is None:
         return settings, {f.url: "config" for f in settings.feeds}
-    feeds, _ = registry.with_sources(con, settings)
+    feeds, shadowed = registry.with_sources(con, settings)
+    for f, source in shadowed:
+        typer.echo(
+            f"note: {f.url} (added with {source}) is not polled on its own: the config "
+            "declares the same URL or name",
+            err=True,
+        )
     return registry.merged(con, settings), {f.url: source for f, source in feeds}
 
 
@@ -1120,7 +1128,13 @@ def feeds_add(
                     f"{mark} {f.url}  [{f.kind}, {f.entries} entries, {f.via}]"
                     + (f"  {f.title}" if f.title else "")
                 )
-            entries = [registry.Entry(f.url, name or f.title, group, seconds) for f in chosen]
+            # --name names the feed added; with --all each keeps its own title
+            entries = [
+                registry.Entry(
+                    f.url, (name if len(chosen) == 1 else None) or f.title, group, seconds
+                )
+                for f in chosen
+            ]
             if len(chosen) < len(found.found):
                 typer.echo("(not added: the others; add them with --all or by their URL)")
         else:

@@ -17,6 +17,7 @@ import duckdb
 from flows import cadence
 from flows.config import FeedSettings, GroupSettings, Settings
 from flows.errors import CorpusMonitorError
+from flows.urls import canonical_url
 
 SOURCES = ("config", "cli", "opml")
 
@@ -73,12 +74,12 @@ def with_sources(
     """Every feed a run polls with its source (config, cli, opml), and the registry's feeds
     that the config overrides (same URL or name)."""
     out = [(f, "config") for f in settings.feeds]
-    urls = {f.url for f in settings.feeds}
+    urls = {canonical_url(f.url) for f in settings.feeds}
     names = {f.name.casefold() for f in settings.feeds if f.name}
     shadowed = []
     feeds, _ = registered(con)
     for feed, source in feeds:
-        if feed.url in urls or (feed.name and feed.name.casefold() in names):
+        if canonical_url(feed.url) in urls or (feed.name and feed.name.casefold() in names):
             shadowed.append((feed, source))
         else:
             out.append((feed, source))
@@ -104,18 +105,20 @@ def add(
     or the config is left as it is."""
     if source not in SOURCES[1:]:
         raise ValueError(source)
-    config_urls = {f.url for f in settings.feeds}
-    known = {u for (u,) in con.execute("SELECT url FROM feed_registry").fetchall()}
+    # the same feed whatever the case of its host, its fragment or tracking parameters
+    config_urls = {canonical_url(f.url) for f in settings.feeds}
+    known = {canonical_url(u) for (u,) in con.execute("SELECT url FROM feed_registry").fetchall()}
     groups = {g for (g,) in con.execute("SELECT name FROM feed_groups").fetchall()}
     out = Added([], [], [], [])
     seen: set[str] = set()
     for e in entries:
-        if e.url in config_urls:
+        key = canonical_url(e.url)
+        if key in config_urls:
             out.in_config.append(e)
-        elif e.url in known or e.url in seen:
+        elif key in known or key in seen:
             out.present.append(e)
         else:
-            seen.add(e.url)
+            seen.add(key)
             out.added.append(e)
             if e.group and e.group not in groups and e.group not in settings.groups:
                 groups.add(e.group)
@@ -146,6 +149,14 @@ def remove(
         "SELECT url, name FROM feed_registry WHERE url = ? OR lower(name) = lower(?)",
         [which, which],
     ).fetchall()
+    if any(url == which for url, _ in rows):  # a URL names one feed, whatever the names say
+        rows = [(url, name) for url, name in rows if url == which]
+    if len(rows) > 1 and not any(url == which for url, _ in rows):
+        raise RegistryError(
+            f"{len(rows)} feeds are named {which!r}: remove one by its URL ("
+            + ", ".join(url for url, _ in rows)
+            + ")"
+        )
     if not rows:
         if any(which in (f.url, f.name) for f in settings.feeds):
             raise RegistryError(

@@ -579,3 +579,38 @@ def test_an_older_warehouse_gets_the_registry_by_migration(tmp_path: Path) -> No
         con.execute("INSERT INTO feeds (url, ttl_seconds) VALUES ('https://a.example/f', 60)")
         assert con.execute("SELECT count(*) FROM feed_registry").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM feed_entries").fetchall() == [(0,)]
+
+
+def test_the_config_wins_over_the_registry_on_the_same_url_or_name(
+    tmp_path: Path, site: SiteServer, seeds_dir: Path
+) -> None:
+    base = site.base_url
+    cfg = config_for(tmp_path, seeds_dir, site)
+    cfg.write_text(
+        cfg.read_text() + f"[[feeds]]\nurl = '{base}/feeds/meridian.xml'\nname = 'Meridian'\n"
+    )
+    # the same feed with a tracking parameter and a fragment
+    code, out = cli(
+        "feeds", "add", f"{base}/feeds/meridian.xml?utm_source=x#top", "--no-discover",
+        "--config", cfg,
+    )  # fmt: skip
+    assert code == 0 and "declared in the config, left to it" in out, out
+    # another URL under the config feed's name: kept, but not polled on its own
+    code, out = cli(
+        "feeds", "add", f"{base}/feeds/baltic.xml", "--name", "meridian", "--no-discover",
+        "--config", cfg,
+    )  # fmt: skip
+    assert code == 0 and "added" in out, out
+    code, out = cli("feeds", "list", "--config", cfg)
+    assert code == 0 and "is not polled on its own" in out, out
+    assert [f.url for f in registry_settings(cfg).feeds] == [f"{base}/feeds/meridian.xml"]
+    # two registry feeds with one name: removing by that name asks for the URL
+    for path in ("/a.xml", "/b.xml"):
+        code, out = cli(
+            "feeds", "add", f"{base}{path}", "--name", "Twin", "--no-discover", "--config", cfg
+        )
+        assert code == 0, out
+    code, out = cli("feeds", "remove", "twin", "--config", cfg)
+    assert code == 2 and "2 feeds are named 'twin'" in out, out
+    code, out = cli("feeds", "remove", f"{base}/a.xml", "--config", cfg)
+    assert code == 0 and f"removed {base}/a.xml (Twin)" in out, out
