@@ -21,6 +21,7 @@ import asyncio
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from flows import sitemaps
 from flows.config import NetworkSettings
 from flows.errors import FetchError
 from flows.feeds import ParsedFeed, fetch_feed, read_source
@@ -78,13 +79,24 @@ def _kind(parsed: ParsedFeed) -> str:
 
 
 async def _check(
-    fetcher: Fetcher, url: str, net: NetworkSettings, via: str, out: Discovery
+    fetcher: Fetcher,
+    url: str,
+    net: NetworkSettings,
+    via: str,
+    out: Discovery,
+    fetched: tuple[dict[str, str], bytes] | None = None,
 ) -> Found | None:
-    """Fetch ``url`` and return it when it is a feed or a sitemap with entries."""
+    """Fetch ``url`` (unless ``fetched`` holds its headers and body) and return it when it is
+    a feed or a sitemap."""
     try:
-        status, headers, body, _ = await fetch_feed(fetcher, url, net.max_feed_bytes)
-        if status != 200:
-            raise FetchError(f"http_{status}", f"{url}: answered {status}")
+        if fetched is None:
+            status, headers, body, _ = await fetch_feed(fetcher, url, net.max_feed_bytes)
+            if status != 200:
+                raise FetchError(f"http_{status}", f"{url}: answered {status}")
+        else:
+            headers, body = fetched
+            if body[:2] == b"\x1f\x8b":
+                body = sitemaps.gunzip(url, body, net.max_feed_bytes)
         parsed = await read_source(fetcher, url, body, headers, net.max_feed_bytes)
     except FetchError as e:
         out.tried.append((url, e.reason))
@@ -147,15 +159,20 @@ async def discover_with(fetcher: Fetcher, url: str, net: NetworkSettings) -> Dis
         resp = await fetcher.get(url, max_bytes=max(net.max_page_bytes, net.max_feed_bytes))
     except FetchError as e:
         out.tried.append((url, e.reason))
+        if not e.reason.startswith("http_"):
+            return out  # the site cannot be reached (or may not be): no guessing around it
         resp = None
     page = None
     if resp is not None and resp.status == 200:
-        if resp.content_type in ("text/html", "application/xhtml+xml") or resp.body[
-            :1024
-        ].lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        head = resp.body[:1024].lstrip().lower()
+        xml = head.startswith(b"<?xml") or any(t in head for t in (b"<rss", b"<feed", b"<urlset"))
+        if not xml and (
+            resp.content_type in ("text/html", "application/xhtml+xml")
+            or head.startswith((b"<!doctype html", b"<html"))
+        ):
             page = resp
         else:
-            found = await _check(fetcher, url, net, "the URL given", out)
+            found = await _check(fetcher, url, net, "the URL given", out, (resp.headers, resp.body))
             if found is not None:
                 out.found.append(found)
                 return out

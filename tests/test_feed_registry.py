@@ -614,3 +614,46 @@ def test_the_config_wins_over_the_registry_on_the_same_url_or_name(
     assert code == 2 and "2 feeds are named 'twin'" in out, out
     code, out = cli("feeds", "remove", f"{base}/a.xml", "--config", cfg)
     assert code == 0 and f"removed {base}/a.xml (Twin)" in out, out
+
+
+def test_add_a_feed_url_directly_even_one_served_as_html(
+    tmp_path: Path, site: SiteServer, seeds_dir: Path
+) -> None:
+    site.route("/mislabelled", Answer(200, rss([(site.url("/a/1"), None)], "Mislabelled"), HTML))
+    cfg = config_for(tmp_path, seeds_dir, site)
+    code, out = cli("feeds", "add", site.url("/mislabelled"), "--config", cfg)
+    assert code == 0 and "[rss, 1 entries, the URL given]  Mislabelled" in out, out
+    assert site.paths() == ["/mislabelled"]
+
+
+def test_hostile_sitemaps_are_read_safely() -> None:
+    import time
+
+    from flows.errors import FetchError
+    from flows.feeds import read_feed
+    from flows.sitemaps import gunzip
+
+    laughs = (
+        b"<?xml version='1.0'?><!DOCTYPE urlset [<!ENTITY a 'aaaaaaaaaaaaaaaaaaaa'>"
+        + b"".join(
+            f"<!ENTITY {chr(98 + i)} '{('&' + chr(97 + i) + ';') * 10}'>".encode() for i in range(8)
+        )
+        + b"]><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+        b"<url><loc>https://a.example/&i;</loc></url>"
+        b"<url><loc>https://a.example/fine</loc></url></urlset>"
+    )
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="malformed_feed"):  # libxml2 refuses the amplification
+        read_feed("https://a.example/sitemap.xml", laughs, {})
+    assert time.monotonic() - started < 1
+    # a gzip bomb stops at the cap
+    bomb = gzip.compress(b"<urlset>" + b" " * 50_000_000)
+    with pytest.raises(FetchError, match="too_large"):
+        gunzip("https://a.example/s.xml.gz", bomb, 1_000_000)
+    with pytest.raises(FetchError, match="bad_encoding"):
+        gunzip("https://a.example/s.xml.gz", b"\x1f\x8bnot gzip", 1_000_000)
+    # not a sitemap: a clear reason
+    with pytest.raises(FetchError, match="not_a_feed"):
+        read_feed(
+            "https://a.example/x.xml", b"<?xml version='1.0'?><urlsetx><urlset/></urlsetx>", {}
+        )
