@@ -857,6 +857,7 @@ def feed_health(
 EXPORT_TABLES = (
     "articles", "article_feeds", "article_topics", "article_topic_pairs", "seeds", "feeds",
     "feed_polls", "fetch_errors", "seen_urls", "runs", "quarantine", "dq_results",
+    "feed_registry", "feed_groups", "feed_entries",
 )  # fmt: skip
 EXPORT_VIEWS = (
     "article_days", "topic_daily", "topic_by_source", "topic_share", "co_mentions",
