@@ -1164,6 +1164,8 @@ def _report_added(result: Any) -> None:
         typer.echo(f"declared in the config, left to it: {e.url}")
     for g in result.groups_created:
         typer.echo(f"new group {g!r}")
+    for entry, why in result.invalid:
+        typer.echo(f"not added: {entry.url}: {why}")
 
 
 @feeds_app.command("remove")
@@ -1214,10 +1216,13 @@ def feeds_import(
         f"{opml_file}: {_n(len(parsed.feeds), 'feed')} in {_n(len(parsed.groups), 'group')}; "
         f"{len(result.added)} added, {len(result.present)} already in the registry, "
         f"{len(result.in_config)} declared in the config, "
-        f"{len(parsed.duplicates)} listed twice (first kept), {len(parsed.skipped)} skipped"
+        f"{len(parsed.duplicates)} listed twice (first kept), "
+        f"{len(parsed.skipped) + len(result.invalid)} skipped"
     )
     for what, why in parsed.skipped:
         typer.echo(f"skipped: {what} ({why})")
+    for entry, why in result.invalid:
+        typer.echo(f"skipped: {entry.url} ({why})")
     for g in result.groups_created:
         typer.echo(f"new group {g!r}")
 

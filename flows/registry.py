@@ -9,10 +9,11 @@ config wins, and a ``[groups.NAME]`` table in the config wins over the registry'
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+from pydantic import ValidationError
 
 from flows import cadence
 from flows.config import FeedSettings, GroupSettings, Settings
@@ -40,12 +41,14 @@ class Entry:
 
 def registered(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[FeedSettings, str]], dict]:
     """The registry's feeds (with their source) and groups."""
-    feeds = [
-        (FeedSettings(url=url, name=name, group=group, every=every), source)
-        for url, name, group, every, source in con.execute(
-            "SELECT url, name, group_name, every, source FROM feed_registry ORDER BY added_at, url"
-        ).fetchall()
-    ]
+    feeds = []
+    for url, name, group, every, source in con.execute(
+        "SELECT url, name, group_name, every, source FROM feed_registry ORDER BY added_at, url"
+    ).fetchall():
+        try:
+            feeds.append((FeedSettings(url=url, name=name, group=group, every=every), source))
+        except ValidationError:  # written by hand, not by `feeds add`: not polled
+            continue
     groups = {
         name: GroupSettings(every=every, topics=list(topics) if topics is not None else None)
         for name, every, topics in con.execute(
@@ -92,6 +95,7 @@ class Added:
     present: list[Entry]  # already in the registry (left as they were)
     in_config: list[Entry]  # declared in the config: the config wins
     groups_created: list[str]
+    invalid: list[tuple[Entry, str]] = field(default_factory=list)  # (entry, why)
 
 
 def add(
@@ -112,6 +116,11 @@ def add(
     out = Added([], [], [], [])
     seen: set[str] = set()
     for e in entries:
+        try:
+            FeedSettings(url=e.url, name=e.name, every=e.every)
+        except ValidationError as err:
+            out.invalid.append((e, err.errors()[0]["msg"].removeprefix("Value error, ")))
+            continue
         key = canonical_url(e.url)
         if key in config_urls:
             out.in_config.append(e)

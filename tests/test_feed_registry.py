@@ -102,6 +102,7 @@ QUIRKY_OPML = """<?xml version="1.0" encoding="UTF-8"?>
     </outline>
     <outline type="link" text="A web page, not a feed" url="{base}/about.html"/>
     <outline type="rss" text="Top level" xmlUrl="{base}/feeds/top.xml"/>
+    <outline type="rss" text="No host" xmlUrl="http:///feeds/nohost.xml"/>
     <outline type="rss" text="Declared in the config" xmlUrl="{base}/feeds/meridian.xml"/>
   </body>
 </opml>
@@ -118,10 +119,11 @@ def test_opml_with_folders_and_quirks_imports_into_groups_and_exports_back(
 
     code, out = cli("feeds", "import", opml, "--config", cfg)
     assert code == 0, out
-    assert "6 feeds in 3 groups; 5 added, 0 already in the registry, 1 declared in the config" in (
+    assert "7 feeds in 3 groups; 5 added, 0 already in the registry, 1 declared in the config" in (
         out
     )
-    assert "2 listed twice (first kept), 1 skipped" in out
+    assert "2 listed twice (first kept), 2 skipped" in out
+    assert "skipped: http:///feeds/nohost.xml ('http:///feeds/nohost.xml' has no host)" in out
     db = tmp_path / "w.duckdb"
     registry = rows(db, "SELECT url, name, group_name, source FROM feed_registry ORDER BY url")
     assert registry == sorted([
