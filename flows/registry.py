@@ -39,7 +39,9 @@ class Entry:
     every: int | None = None
 
 
-def registered(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[FeedSettings, str]], dict]:
+def registered(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[list[tuple[FeedSettings, str]], dict[str, GroupSettings]]:
     """The registry's feeds (with their source) and groups."""
     feeds = []
     for url, name, group, every, source in con.execute(
