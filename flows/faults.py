@@ -31,7 +31,9 @@ def pause_point(stage: str) -> None:
         if _seen[stage] != int(nth or 1):
             return
     marker = os.environ.get("CORPUS_MONITOR_PAUSE_FILE")
-    if marker:
-        Path(marker).write_text(stage, encoding="utf-8")
+    if marker:  # written beside it, then renamed: whoever waits for it never reads it empty
+        tmp = Path(f"{marker}.tmp")
+        tmp.write_text(stage, encoding="utf-8")
+        os.replace(tmp, marker)
     while True:  # until the process is killed
         time.sleep(3600)

@@ -1,6 +1,6 @@
 -- Schema 7: the feed registry (feeds added with `corpus-monitor feeds add` or `feeds import`),
 -- feed groups, and the entries each feed listed (their dates drive adaptive polling).
--- Touches only its own tables and feeds: it applies after any 006 (articles, dedup).
+-- It changes no table but feeds besides its own, so its order among other migrations is free.
 CREATE TABLE feed_registry (
     url         VARCHAR PRIMARY KEY,
     name        VARCHAR,
