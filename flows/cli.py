@@ -975,7 +975,7 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
 
 feeds_app = typer.Typer(
     help="Feeds: list them with their health, add (with discovery), remove, import and export "
-    "OPML. Feeds added here live in the warehouse beside the config's [[feeds]] (the config "
+    "OPML. Feeds added here live in the warehouse beside the feeds of the config (the config "
     "wins where both name a feed)."
 )
 app.add_typer(feeds_app, name="feeds")
@@ -1085,7 +1085,7 @@ def feeds_add(
     name: Annotated[str | None, typer.Option(help="Name shown in reports")] = None,
     every: Annotated[
         str | None,
-        typer.Option(help="Poll this often in scheduled runs, e.g. 15m [default: adaptive]"),
+        typer.Option(help="Poll this often in scheduled runs, e.g. 15m (default: adaptive)"),
     ] = None,
     group: Annotated[str | None, typer.Option(help="Put the feed in this group")] = None,
     all_found: Annotated[
@@ -1098,9 +1098,9 @@ def feeds_add(
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Add a feed. Given a site's page rather than a feed, finds the site's feeds
-    (<link rel="alternate">, /feed, /rss.xml, /atom.xml..., its news sitemap) and adds the first
-    (--all: every one)."""
+    """Add a feed. Given a page of a site rather than a feed, finds the site's feeds (link
+    rel=alternate, /feed, /rss.xml, /atom.xml..., its news sitemap) and adds the first; --all
+    adds every one."""
     from flows import registry
     from flows.config import _check_http_url, load_settings
     from flows.discover import discover as find_feeds
@@ -1268,7 +1268,9 @@ def feeds_group(
     ] = False,
     topics: Annotated[
         str | None,
-        typer.Option(help="Comma-separated [topics] to match in the group's articles"),
+        typer.Option(
+            help="Comma-separated topics (names from the config's topics) for the group's articles"
+        ),
     ] = None,
     all_topics: Annotated[
         bool, typer.Option("--all-topics", help="Match every topic again")
@@ -1276,7 +1278,7 @@ def feeds_group(
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Show or set a registry group's cadence and topics (groups in the config's [groups] are
+    """Show or set the cadence and topics of a registry group (a group defined in the config is
     changed in the config)."""
     from flows import registry
     from flows.config import load_settings
