@@ -283,6 +283,8 @@ class Memory:
     hwm_kb: dict[int, int] = field(default_factory=dict)
     cpu: dict[int, float] = field(default_factory=dict)
     peak_rss_kb: int = 0
+    # (wall clock, CPU seconds so far by kind) at every sample, for the CPU of a time window
+    timeline: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
     def _kind(self, pid: int, parents: dict[int, int]) -> str:
         if pid == self.root:
@@ -315,6 +317,16 @@ class Memory:
             if self.kinds[pid] != "prefect":
                 rss += st.get("VmRSS", 0)
         self.peak_rss_kb = max(self.peak_rss_kb, rss)
+        kinds = ("flow", "extraction", "prefect", "other")
+        self.timeline.append((time.time(), {k: self.cpu_s(k) for k in kinds}))
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds by kind of process from wall-clock ``start`` to ``end`` (the samples
+        nearest inside the window; one sample every 0.1 s)."""
+        inside = [c for t, c in self.timeline if start <= t <= end]
+        if len(inside) < 2:
+            return {}
+        return {k: inside[-1][k] - inside[0].get(k, 0.0) for k in inside[-1]}
 
     def mb(self, kind: str) -> float:
         return sum(v for p, v in self.hwm_kb.items() if self.kinds[p] == kind) / 1024
@@ -337,6 +349,7 @@ class ChildRun:
     memory: Memory
     rows_loaded: int
     harness_cpu: float  # this process: the loopback site's threads and the polling
+    window_cpu: dict[str, float]  # CPU seconds by kind of process, first task to last commit
 
 
 def warehouse_run(db: Path) -> tuple[dict[str, Any], int]:
@@ -387,8 +400,10 @@ def run_child(cfg: Path, db: Path, name: str) -> ChildRun:
             stderr=subprocess.STDOUT,
         )
         memory = Memory(proc.pid)
+        harness_timeline = []
         while proc.poll() is None:
             memory.sample()
+            harness_timeline.append((time.time(), sum(os.times()[:2])))
             time.sleep(0.1)
         wall = time.perf_counter() - t0
         exited = launched + wall
@@ -401,6 +416,10 @@ def run_child(cfg: Path, db: Path, name: str) -> ChildRun:
     finished = row["finished_at"].timestamp()
     raw = row.get("stage_seconds")
     stages = (json.loads(raw) if isinstance(raw, str) else raw) or {}
+    window = memory.cpu_between(started, finished)
+    site = [c for t, c in harness_timeline if started <= t <= finished]
+    if window and len(site) >= 2:
+        window["site"] = site[-1] - site[0]
     return ChildRun(
         wall,
         started - launched,
@@ -411,6 +430,7 @@ def run_child(cfg: Path, db: Path, name: str) -> ChildRun:
         memory,
         rows,
         harness,
+        window,
     )
 
 
@@ -433,6 +453,20 @@ def cpu_line(r: ChildRun) -> str:
         f"{CORES * r.wall:.0f}; the extraction processes were busy "
         f"{m.cpu_s('extraction') / (CORES * r.seconds):.0%} of {CORES} cores x the run's "
         f"{r.seconds:.0f} s"
+    )
+
+
+def window_line(r: ChildRun, pages: int, bare_ms: float) -> str:
+    """Where the cores went while the run was timed: with every core busy, the ratio to bare
+    extraction is about bare CPU per page over the run's CPU per page."""
+    w = r.window_cpu
+    if not w:
+        return "CPU in the timed window: too short to sample"
+    total = sum(w.values())
+    parts = ", ".join(f"{k} {v / pages * 1000:.1f}" for k, v in w.items())
+    return (
+        f"CPU ms per page from first task to last commit: {parts}; total {total / pages * 1000:.1f}"
+        f" against bare extraction's {bare_ms:.1f} (cores busy {total / (CORES * r.seconds):.0%})"
     )
 
 
@@ -478,6 +512,7 @@ def throughput(bodies: list[bytes]) -> None:
         print(f"  {memory_line(r.memory)}")
         print(f"  {cpu_line(r)}")
         baselines.append(bare_rate(pages))
+        print(f"  {window_line(r, r.row['pages_fetched'], CORES * 1000 / baselines[-1])}")
         print(f"baseline {n + 1}: {baselines[-1]:.1f} pages/s")
     rates = [r.row["articles_new"] / r.seconds for r in runs]
     median_run = sorted(zip(rates, range(len(runs)), strict=True))[(len(runs) - 1) // 2][1]

@@ -197,18 +197,37 @@ def _canonical_link(fetched: str, declared: str | None) -> str:
     return declared if urlsplit(declared).netloc == urlsplit(fetched).netloc else fetched
 
 
-def extract_page(page: Page, min_chars: int = 0) -> Extracted:
-    """Extract one page; raise FetchError('empty_extraction') when no article text is found."""
+# trafilatura compares its own extraction with readability's and jusText's (``fast=False``),
+# which costs about a fifth of an extraction and changed none of the 52 real pages' texts in
+# ../shared/realworld (BENCHMARKS.md). Those fallbacks earn their cost when the extraction
+# comes back short: below this many characters a page is extracted again with them.
+THOROUGH_BELOW_CHARS = 1500
+
+
+def _bare_extraction(html: str, url: str, *, fast: bool) -> Any:
     import trafilatura  # imported here: a worker process pays for it once, the CLI never
 
+    return trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        date_extraction_params=_DATE_PARAMS,
+        fast=fast,
+    )
+
+
+def extract_page(page: Page, min_chars: int = 0, *, thorough: bool = False) -> Extracted:
+    """Extract one page; raise FetchError('empty_extraction') when no article text is found.
+
+    ``thorough``: always run trafilatura's fallback extractors; otherwise only when the fast
+    extraction is shorter than THOROUGH_BELOW_CHARS.
+    """
     try:
-        doc = trafilatura.bare_extraction(
-            _decode(page.body, page.charset),
-            url=page.url,
-            with_metadata=True,
-            include_comments=False,
-            date_extraction_params=_DATE_PARAMS,
-        )
+        html = _decode(page.body, page.charset)
+        doc = _bare_extraction(html, page.url, fast=not thorough)
+        if not thorough and len(getattr(doc, "text", None) or "") < THOROUGH_BELOW_CHARS:
+            doc = _bare_extraction(html, page.url, fast=False)
     except Exception as e:  # trafilatura raises a wide range of lxml/parser errors
         raise FetchError("empty_extraction", f"{page.url}: extraction failed: {e}") from None
     if isinstance(doc, dict):  # only with as_dict=True; keeps the type checker honest
@@ -238,39 +257,41 @@ def extract_page(page: Page, min_chars: int = 0) -> Extracted:
 
 
 def _extract_or_error(
-    args: tuple[Page, int, Callable[[Extracted], Any] | None],
+    args: tuple[Page, int, bool, Callable[[Extracted], Any] | None],
 ) -> Extracted | FetchError:
-    page, min_chars, derive = args
+    page, min_chars, thorough, derive = args
     try:
-        extracted = extract_page(page, min_chars)
+        extracted = extract_page(page, min_chars, thorough=thorough)
     except FetchError as e:
         return e
     return replace(extracted, derived=derive(extracted)) if derive else extracted
 
 
 def _extract_and_store(
-    args: tuple[Page, int, Callable[[Extracted], Any] | None, Path],
+    args: tuple[Page, int, bool, Callable[[Extracted], Any] | None, Path],
 ) -> tuple[Extracted | FetchError, archive.Stored | str]:
     """Extract a page and store its bytes in the archive (an OSError there is returned as text:
     the article is not lost because the archive could not take its page)."""
-    page, min_chars, derive, raw_dir = args
+    page, min_chars, thorough, derive, raw_dir = args
     stored: archive.Stored | str
     try:
         stored = archive.store(raw_dir, page.body)
     except OSError as e:
         stored = f"{page.url}: {type(e).__name__}: {e}"
-    return _extract_or_error((page, min_chars, derive)), stored
+    return _extract_or_error((page, min_chars, thorough, derive)), stored
 
 
-def _load_and_extract(args: tuple[ArchivedPage, int, Path]) -> Extracted | FetchError | MissingFile:
-    ref, min_chars, raw_dir = args
+def _load_and_extract(
+    args: tuple[ArchivedPage, int, bool, Path],
+) -> Extracted | FetchError | MissingFile:
+    ref, min_chars, thorough, raw_dir = args
     try:
         body = archive.load(raw_dir, ref.sha256)
     except FileNotFoundError:
         return MissingFile(ref.url, f"{archive.path_for(raw_dir, ref.sha256)}: no such file")
     except (OSError, archive.Unreadable) as e:
         return MissingFile(ref.url, str(e))
-    return _extract_or_error((ref.page(body), min_chars, None))
+    return _extract_or_error((ref.page(body), min_chars, thorough, None))
 
 
 # Below this many pages a process pool costs more (worker start-up, imports) than it saves.
@@ -329,6 +350,7 @@ def extract_pages(
     pages: list[Page],
     *,
     min_chars: int = 0,
+    thorough: bool = False,
     workers: int = 0,
     derive: Callable[[Extracted], Any] | None = None,
 ) -> list[Extracted | FetchError]:
@@ -338,7 +360,7 @@ def extract_pages(
     CPU work after extraction (signatures, topic matching) is spread over the cores too; its
     result is ``Extracted.derived``.
     """
-    return _map(_extract_or_error, [(p, min_chars, derive) for p in pages], workers)
+    return _map(_extract_or_error, [(p, min_chars, thorough, derive) for p in pages], workers)
 
 
 def extract_and_archive(
@@ -346,20 +368,26 @@ def extract_and_archive(
     raw_dir: Path,
     *,
     min_chars: int = 0,
+    thorough: bool = False,
     workers: int = 0,
     derive: Callable[[Extracted], Any] | None = None,
 ) -> list[tuple[Extracted | FetchError, archive.Stored | str]]:
     """:func:`extract_pages`, and each page's bytes stored in the raw archive by the same worker
     (hashing and compressing are CPU work too). Each result comes with what was stored, or why
     the page could not be."""
-    jobs = [(p, min_chars, derive, raw_dir.resolve()) for p in pages]
+    jobs = [(p, min_chars, thorough, derive, raw_dir.resolve()) for p in pages]
     return _map(_extract_and_store, jobs, workers)
 
 
 def extract_archived(
-    pages: list[ArchivedPage], raw_dir: Path, *, min_chars: int = 0, workers: int = 0
+    pages: list[ArchivedPage],
+    raw_dir: Path,
+    *,
+    min_chars: int = 0,
+    thorough: bool = False,
+    workers: int = 0,
 ) -> list[Extracted | FetchError | MissingFile]:
     """Extract pages again from the raw archive: each worker reads and decompresses its pages
     itself, so the bytes never pass through the calling process. No request is made."""
-    jobs = [(p, min_chars, raw_dir.resolve()) for p in pages]
+    jobs = [(p, min_chars, thorough, raw_dir.resolve()) for p in pages]
     return _map(_load_and_extract, jobs, workers)

@@ -29,6 +29,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import zlib
 from collections import defaultdict
@@ -271,8 +272,10 @@ class _Robots:
         return min(float(d), MAX_CRAWL_DELAY) if d else None
 
 
-# robots.txt per origin, shared by every Fetcher of the process (a run makes one per batch).
+# robots.txt per origin, shared by every Fetcher of the process (a run makes one per batch, and
+# batches are fetched in several threads at once): one request per origin, whoever asks first.
 _ROBOTS: dict[str, _Robots] = {}
+_ROBOTS_LOCKS: dict[str, threading.Lock] = {}
 
 
 _SSL: ssl.SSLContext | None = None
@@ -520,11 +523,18 @@ class Fetcher:
         be reached: RFC 9309 says to assume a complete disallow then)."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc.lower()}"
-        async with self._robot_locks[origin]:
-            entry = _ROBOTS.get(origin)
-            if entry is None or not entry.fresh():
-                entry = await self._fetch_robots(origin)
-                _ROBOTS[origin] = entry
+        entry = _ROBOTS.get(origin)
+        if entry is None or not entry.fresh():
+            async with self._robot_locks[origin]:  # this event loop's requests wait here
+                lock = _ROBOTS_LOCKS.setdefault(origin, threading.Lock())  # other threads' here
+                await asyncio.to_thread(lock.acquire)
+                try:
+                    entry = _ROBOTS.get(origin)
+                    if entry is None or not entry.fresh():
+                        entry = await self._fetch_robots(origin)
+                        _ROBOTS[origin] = entry
+                finally:
+                    lock.release()
         if (e := entry.unavailable) is not None:
             if e.reason.startswith("http_5"):
                 raise FetchError(

@@ -10,7 +10,7 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -107,6 +107,15 @@ def select_new(settings: Settings, polls: list[FeedPoll]) -> p.Plan:
     return plan
 
 
+_T = TypeVar("_T")
+
+
+def _as_is(value: _T) -> _T:
+    """``value`` handed to a task as it is: Prefect does not walk it looking for futures (a
+    batch holds thousands of objects). Only for direct task calls: Dask does not unwrap it."""
+    return cast(_T, quote(value))
+
+
 class _Opaque:
     """A batch passed between tasks. Deliberately not a dataclass or a collection: Prefect walks
     those in every task input and result (looking for futures), which for a batch of pages and
@@ -189,7 +198,7 @@ def dedup_and_load(
     known_links: list[tuple[str, Any]],
     polls: list[FeedPoll] | None,
     plan: p.Plan,
-) -> dict[str, int]:
+) -> dict[str, float]:
     """Deduplicate against seeds, history and the batch, tag topics, and load — one transaction.
 
     The feed cursors ride with the last batch, so a crash before it refetches the feeds and
@@ -312,11 +321,10 @@ def monitor(
             ]
             results = [f.result() for f in polls]
             timing.mark("poll")
-            plan = select_new(settings, quote(results))
+            plan = select_new(settings, _as_is(results))
             p.warm_up(settings, pages=len(plan.work))
             timing.mark("select")
-            size = settings.pipeline.batch_size
-            batches = [plan.work[i : i + size] for i in range(0, len(plan.work), size)] or [[]]
+            batches = p.batches(plan.work, settings.pipeline.batch_size)
             # Fetching and extraction run ahead of the loads (LOOKAHEAD batches), so the
             # network, the extraction processes and the warehouse work at the same time; the
             # loads stay in order, in this process: the warehouse has one writer.
@@ -327,7 +335,8 @@ def monitor(
                     # Batch, Fetched: opaque to Prefect, which would walk a batch's thousands of
                     # objects looking for futures in every task input
                     fetched = fetch_pages.submit(k, Batch(work=batches[k - 1]), settings.network)
-                    ahead[k] = extract_articles.submit(k, fetched, settings)
+                    # a future of the fetched batch: Prefect passes the task its result
+                    ahead[k] = extract_articles.submit(k, cast(Fetched, fetched), settings)
 
             for n in range(1, len(batches) + 1):
                 for k in range(n, n + lookahead(LOOKAHEAD) + 1):  # more on a Dask cluster
@@ -340,12 +349,12 @@ def monitor(
                     n,
                     settings,
                     run_id,
-                    quote(batches[n - 1]),
-                    quote(done.articles),
-                    quote(done.failures),
-                    quote(plan.known_links if n == 1 else []),
-                    quote(results if last else None),
-                    quote(plan),
+                    _as_is(batches[n - 1]),
+                    _as_is(done.articles),
+                    _as_is(done.failures),
+                    _as_is(plan.known_links if n == 1 else []),
+                    _as_is(results if last else None),
+                    _as_is(plan),
                 )
                 timing.add("dedup_and_load", counts["seconds"])
                 done.articles = []  # loaded: free the batch while the next ones are in flight

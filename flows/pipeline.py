@@ -195,6 +195,26 @@ def poll(feed: FeedSettings, cursor: FeedCursor, net: NetworkSettings) -> FeedPo
     return asyncio.run(go())
 
 
+# The first and the last batch of a run hold at most this many pages: the extraction processes
+# start as soon as the first is fetched, and the last load, which no extraction overlaps, is short.
+EDGE_BATCH = 100
+
+
+def batches(work: list[Work], size: int) -> list[list[Work]]:
+    """The run's work in load batches of ``size``, the first and the last at most EDGE_BATCH
+    (one empty batch when there is no work: the feed cursors still need their transaction)."""
+    edge = min(size, EDGE_BATCH)
+    if len(work) <= edge:
+        return [work]
+    tail = edge if len(work) > 2 * edge else len(work) - edge
+    middle = work[edge : len(work) - tail]
+    return [
+        work[:edge],
+        *(middle[i : i + size] for i in range(0, len(middle), size)),
+        work[len(work) - tail :],
+    ]
+
+
 def plan(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll], settings: Settings) -> Plan:
     """Group feed entries by canonical URL and keep the ones not ingested (or worth retrying).
 
@@ -326,6 +346,7 @@ def extract(pages: Sequence[Page], settings: Settings) -> tuple[list[Extracted],
     and extraction failure carries its :class:`RawPage`."""
     options: dict[str, Any] = dict(
         min_chars=settings.pipeline.min_text_chars,
+        thorough=settings.pipeline.extraction == "thorough",
         # a Dask worker extracts in its own process (it may not start a pool)
         workers=1 if on_dask_worker() else settings.pipeline.extract_workers,
         derive=Derive.of(settings),

@@ -133,6 +133,7 @@ def reextract(
                 [_archived(r) for r in rows],
                 settings.raw_dir,
                 min_chars=settings.pipeline.min_text_chars,
+                thorough=settings.pipeline.extraction == "thorough",
                 workers=settings.pipeline.extract_workers,
             )
             staged: list[dict[str, Any]] = []

@@ -326,6 +326,8 @@ class HostileServer:
             s = self._static[path]
             return self._send(h, s.status, s.body, *s.headers)
         if path == "/robots.txt":
+            if host.startswith("slowrobots."):
+                time.sleep(self.slow_seconds)
             status, text = self.robots.get(host.rsplit(":", 1)[0], (200, DEFAULT_ROBOTS))
             return self._send(h, status, text.encode(), ("Content-Type", "text/plain"))
         head, _, rest = path.lstrip("/").partition("/")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,15 @@ from flows.fetch import Fetcher, Response, is_public
 from flows.urls import canonical_url
 
 CONTACT = "ops@corpus-monitor.example"
-EXTRA_HOSTS = ("busy.test", "down.test", "crawl.test", "r404.test", "r5xx.test", "cache.test")
+EXTRA_HOSTS = (
+    "busy.test",
+    "down.test",
+    "crawl.test",
+    "r404.test",
+    "r5xx.test",
+    "cache.test",
+    "slowrobots.test",
+)
 Outcome = Response | FetchError
 
 
@@ -397,6 +406,27 @@ def test_robots_txt_is_fetched_once_per_host(hostile: HostileServer) -> None:
     # a second fetcher (the next batch of the run) uses the cached answer
     ((out, _),) = fetch(settings(hostile), urls[0], robots=True)[0]
     assert reason(out) == "ok 200"
+    assert [h.path for h in hostile.requests("/robots.txt") if h.host == host] == ["/robots.txt"]
+
+
+def test_robots_txt_is_fetched_once_by_fetchers_in_several_threads(
+    hostile: HostileServer,
+) -> None:
+    """A run fetches several batches at once, each in its own thread with its own Fetcher: the
+    first asks for robots.txt (slowly answered here), the others wait for its answer."""
+    host = f"slowrobots.test:{hostile.port}"
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(
+            pool.map(
+                lambda i: fetch(
+                    settings(hostile),
+                    hostile.url(f"/page/t-{i}.html", host="slowrobots.test"),
+                    robots=True,
+                )[0],
+                range(3),
+            )
+        )
+    assert [reason(o) for ((o, _),) in outcomes] == ["ok 200"] * 3
     assert [h.path for h in hostile.requests("/robots.txt") if h.host == host] == ["/robots.txt"]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -558,3 +559,60 @@ def test_deeply_nested_toml_gives_config_error(config_file: Path, depth: int, op
     )
     with pytest.raises(ConfigError):
         load_settings(config_file)
+
+
+# --- the comparison form -----------------------------------------------------------------------
+
+_FOLDS = str.maketrans(
+    {
+        **{c: "'" for c in "‘’‚‛`´′ʼ"},
+        **{c: '"' for c in "“”„‟″«»〝〞"},
+        **{c: "-" for c in "‐‑‒–—―−"},
+    }
+)
+_HIDDEN = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def _reference_normalise(text: str) -> str:
+    """The comparison form as specified, written the plain way."""
+    text = unicodedata.normalize("NFKC", text.translate(_HIDDEN).translate(_FOLDS))
+    return " ".join(text.translate(_FOLDS).replace("''", '"').casefold().split())
+
+
+# ‴ and ﹘ become quote marks and dashes only under NFKC (′′′, —)
+_TRICKY = "aé'`´’“”„«»–—\u00ad\u200b\u2060\ufeffﬁ①Ⅻ½\u0301 \n\t″〝‴﹘"
+
+
+@given(st.text(alphabet=st.sampled_from(_TRICKY) | st.characters(), max_size=60))
+@example("rock ´n´ roll")
+@example("``TeX''")
+@example("e\u0301\u00ad\u0301")
+@example("5‴ ﹘ ok")
+def test_normalise_matches_the_plain_definition(text: str) -> None:
+    from flows.text import normalise
+
+    assert normalise(text) == _reference_normalise(text)
+
+
+# --- load batches ------------------------------------------------------------------------------
+
+
+@given(st.integers(0, 3000), st.integers(1, 1000))
+@example(0, 500)
+@example(101, 500)
+@example(201, 500)
+@example(34, 8)
+def test_batches_cover_the_work_in_order_with_small_edges(n: int, size: int) -> None:
+    from flows.pipeline import EDGE_BATCH, batches
+
+    work: list[Any] = list(range(n))
+    out = batches(work, size)
+    assert [w for b in out for w in b] == work
+    assert all(len(b) <= size for b in out)
+    if n == 0:
+        assert out == [[]]  # the feed cursors still get their load
+        return
+    assert all(out)
+    assert len(out[0]) <= EDGE_BATCH and len(out[-1]) <= EDGE_BATCH
+    # no more batches than plain chunks of `size` would make, plus the two edges
+    assert len(out) <= -(-n // size) + 2
