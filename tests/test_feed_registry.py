@@ -567,15 +567,16 @@ def test_an_older_warehouse_gets_the_registry_by_migration(tmp_path: Path) -> No
     db = tmp_path / "old.duckdb"
     with wh.connect(db):
         pass
-    # the warehouse as schema 5 or 6 left it: no registry, no entries, no ttl column
+    # the warehouse as schema 6 left it: no registry, no entries, no ttl column (from an older
+    # schema, the migrations before 007 run first)
     with duckdb.connect(str(db)) as con:
         con.execute("DROP TABLE feed_registry")
         con.execute("DROP TABLE feed_groups")
         con.execute("DROP TABLE feed_entries")
         con.execute("ALTER TABLE feeds DROP COLUMN ttl_seconds")
         con.execute("DELETE FROM schema_info")
-        con.execute("INSERT INTO schema_info (version) VALUES (5)")
-    assert [m.name[:3] for m in wh.migrations(5)][-1] == "007"
+        con.execute("INSERT INTO schema_info (version) VALUES (6)")
+    assert [m.name[:3] for m in wh.migrations(6)] == ["007"]
     with wh.connect(db) as con:
         assert wh.schema_version(con) == wh.SCHEMA_VERSION == 7
         con.execute("INSERT INTO feeds (url, ttl_seconds) VALUES ('https://a.example/f', 60)")
