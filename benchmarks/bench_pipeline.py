@@ -45,6 +45,8 @@ Settings (environment):
     BENCH_PARTS=throughput,rerun,memory,load
                               which parts to run
     BENCH_LOG_DIR=DIR         keep the child runs' output (Prefect's log) there
+    BENCH_EXTRACTION=thorough the runs' pipeline.extraction (default: the config's default,
+                              adaptive)
 
     make bench-pipeline                              # the defaults
     BENCH_PAGES=600 BENCH_RUNS=1 make bench-pipeline # a quick check
@@ -84,6 +86,7 @@ HISTORY = [int(h) for h in os.environ.get("BENCH_HISTORY", "0,10000,100000").spl
 )
 PARTS = set(os.environ.get("BENCH_PARTS", "throughput,rerun,memory,load").split(","))
 LOG_DIR = Path(os.environ["BENCH_LOG_DIR"]) if os.environ.get("BENCH_LOG_DIR") else None
+EXTRACTION = os.environ.get("BENCH_EXTRACTION")
 ENTRIES_PER_FEED = 300  # below network.max_entries_per_feed (500)
 CORES = os.cpu_count() or 1
 
@@ -148,6 +151,7 @@ def config(folder: Path, site: Any, feeds: int, db: Path) -> Path:
         db=db,
         seeds=REPO / "seeds",
         network={"timeout_seconds": 30},
+        **({"pipeline": {"extraction": EXTRACTION}} if EXTRACTION else {}),
     )
 
 
@@ -486,7 +490,8 @@ def throughput(bodies: list[bytes]) -> None:
     mean_kb = sum(map(len, bodies)) / len(bodies) / 1024
     print(
         f"\n== end-to-end: {N_PAGES} pages ({len(bodies)} real pages, mean {mean_kb:.0f} KB, "
-        f"each copy with its own bytes) in {feeds} feeds; {CORES} cores; {N_RUNS} run(s)"
+        f"each copy with its own bytes) in {feeds} feeds; {CORES} cores; {N_RUNS} run(s); "
+        f"pipeline.extraction = {EXTRACTION or 'adaptive (the default)'}"
     )
     baselines = [bare_rate(pages)]
     print(f"baseline 1: bare trafilatura extract, pool of {CORES}: {baselines[-1]:.1f} pages/s")
