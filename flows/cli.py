@@ -108,28 +108,61 @@ def _print_rows(
     Console().print(table)
 
 
-def _run_flow(config: Path | None, db: Path | None) -> dict[str, Any]:
+def _run_flow(config: Path | None, db: Path | None, due_only: bool = False) -> dict[str, Any]:
     from flows.config import load_settings
 
     settings = load_settings(config, db)  # a bad config stops here, before Prefect starts
-    if not settings.feeds:
-        raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
+    _need_feeds(settings, config)
     _prefect_env()
     from flows.monitor import monitor
     from flows.runners import api_for_workers, configured
 
     flow = configured(monitor, settings)  # [pipeline] task_runner: local threads or Dask
     with api_for_workers(settings):
-        return flow(config=str(config) if config else None, db=str(db) if db else None)
+        return flow(
+            config=str(config) if config else None, db=str(db) if db else None, due_only=due_only
+        )
+
+
+def _need_feeds(settings: Any, config: Path | None) -> None:
+    """Stop before Prefect starts when there is no feed at all: none in the config, none in
+    the warehouse's registry."""
+    if settings.feeds or _registry_size(settings):
+        return
+    raise ConfigError(
+        f"{config or 'config'}: feeds: no [[feeds]] configured and none added "
+        "(corpus-monitor feeds add URL, or feeds import FILE.opml)"
+    )
+
+
+def _registry_size(settings: Any) -> int:
+    from flows import warehouse as wh
+
+    path = settings.warehouse.path
+    if not path.exists():
+        return 0
+    ws = settings.warehouse
+    with wh.connect(path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait) as con:
+        if wh.schema_version(con) < 7:
+            return 0  # no registry before schema 7
+        ((n,),) = con.execute("SELECT count(*) FROM feed_registry").fetchall()
+        return int(n)
 
 
 @app.command()
-def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
-    """Run the pipeline once over every configured feed."""
+def run(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    due_only: Annotated[
+        bool,
+        typer.Option("--due-only", help="Poll only the feeds that are due, as scheduled runs do"),
+    ] = False,
+) -> None:
+    """Run the pipeline once over every feed (config and registry; each polled conditionally)."""
     from flows.report import run_summary_text
 
     try:
-        summary = _run_flow(config, db)
+        summary = _run_flow(config, db, due_only)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     except Exception as e:  # the flow failed: Prefect has logged the traceback
@@ -196,7 +229,10 @@ def serve(
 
         with SiteServer(SITE, port=DEMO_SITE_PORT) as site, tempfile.TemporaryDirectory() as tmp:
             typer.echo(f"demo news site: {site.base_url}/  (a run every minute)")
-            cfg = _demo_config(site.base_url, Path.cwd(), Path(tmp), '\n[schedule]\nevery = "1m"\n')
+            # the demo site never changes: poll its feeds at every run (conditionally, 304)
+            # rather than at the daily pace its week-old entries would earn
+            extra = '\n[schedule]\nevery = "1m"\n\n[cadence]\nadaptive = false\n'
+            cfg = _demo_config(site.base_url, Path.cwd(), Path(tmp), extra)
             serve(config=cfg, db=db, api=api, demo=False)
         return
     from flows.config import load_settings
@@ -207,8 +243,7 @@ def serve(
             raise ConfigError(
                 f'{config or "config"}: schedule: no [schedule] (every = "15m" or cron = ...)'
             )
-        if not settings.feeds:
-            raise ConfigError(f"{config or 'config'}: feeds: no [[feeds]] configured")
+        _need_feeds(settings, config)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     _prefect_env()
@@ -535,6 +570,7 @@ def quarantine_release(
     from flows import pipeline
     from flows import warehouse as wh
     from flows.config import load_settings
+    from flows.registry import merged
 
     if not ids and not all_:
         typer.echo("corpus-monitor: give quarantine ids or --all", err=True)
@@ -550,6 +586,7 @@ def quarantine_release(
             ]
             run_id = f"release-{uuid.uuid4()}"
             wh.start_run(con, run_id, "quarantine release", pipeline.now())
+            settings = merged(con, settings)  # group topics of the registry's feeds too
             released, still = pipeline.release(con, settings, wanted, run_id)
             wh.finish_run(con, run_id, "completed", pipeline.now())
     except CorpusMonitorError as e:
@@ -776,12 +813,14 @@ def retag(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Recompute article_topics and article_topic_pairs for every article with the [topics]
     of the config (after topics or terms change); one transaction."""
     from flows.config import load_settings
+    from flows.registry import merged as merged_feeds
     from flows.retag import retag as run_retag
 
     try:
         settings = load_settings(config, db)
         with _exclusive(settings) as con:
-            summary = run_retag(con, settings.topics)
+            settings = merged_feeds(con, settings)  # group topics of the registry's feeds too
+            summary = run_retag(con, settings.topics, scopes=settings.topic_scopes())
     except CorpusMonitorError as e:
         raise _fail(e) from None
     typer.echo(
@@ -820,6 +859,7 @@ def reextract(
 
     from flows.config import load_settings
     from flows.reextract import reextract as run_reextract
+    from flows.registry import merged as merged_feeds
 
     start = None
     if since:
@@ -831,7 +871,7 @@ def reextract(
     try:
         settings = load_settings(config, db)
         with _exclusive(settings) as con:
-            s = run_reextract(con, settings, start)
+            s = run_reextract(con, merged_feeds(con, settings), start)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     if fmt is Format.json:
@@ -944,6 +984,361 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
             _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "last runs")
     except CorpusMonitorError as e:
         raise _fail(e) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# corpus-monitor feeds: the feed registry (flows.registry), OPML, discovery
+
+feeds_app = typer.Typer(
+    help="Feeds: list them with their health, add (with discovery), remove, import and export "
+    "OPML. Feeds added here live in the warehouse beside the feeds of the config (the config "
+    "wins where both name a feed)."
+)
+app.add_typer(feeds_app, name="feeds")
+
+
+@contextmanager
+def _registry(settings: Any, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The warehouse for the registry: None when it does not exist yet and nothing is written;
+    read-only when possible, else holding the run lock (a run in progress is waited for)."""
+    from flows import warehouse as wh
+
+    path = settings.warehouse.path
+    if not write and not path.exists():
+        yield None
+        return
+    if not write:
+        ws = settings.warehouse
+        with wh.connect(path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait) as con:
+            if wh.schema_version(con) >= wh.SCHEMA_VERSION:
+                yield con
+                return
+    with _exclusive(settings, must_exist=False) as con:  # migrates an older file
+        yield con
+
+
+def _duration_option(value: str | None, option: str) -> int | None:
+    from flows.config import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ConfigError(f"{option}: {e}") from None
+
+
+def _sources(settings: Any, con: duckdb.DuckDBPyConnection | None) -> tuple[Any, dict[str, str]]:
+    """The settings with the registry merged, and url -> source; says which registry feeds
+    the config overrides."""
+    from flows import registry
+
+    if con is None:
+        return settings, {f.url: "config" for f in settings.feeds}
+    feeds, shadowed = registry.with_sources(con, settings)
+    for f, source in shadowed:
+        typer.echo(
+            f"note: {f.url} (added with {source}) is not polled on its own: the config "
+            "declares the same URL or name",
+            err=True,
+        )
+    return registry.merged(con, settings), {f.url: source for f, source in feeds}
+
+
+@feeds_app.command("list")
+def feeds_list(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
+    """Every feed a run polls, where it is declared (config, cli, opml), its group, health
+    (last success, failures in a row), entries per day, interval and next scheduled poll."""
+    from flows import warehouse as wh
+    from flows.config import load_settings
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        with _registry(settings, write=False) as con:
+            merged, sources = _sources(settings, con)
+            if con is None:
+                rows = [
+                    {
+                        "feed": f.label,
+                        "source": "config",
+                        "group": f.group,
+                        "url": f.url,
+                        "state": "never polled",
+                    }
+                    for f in settings.feeds
+                ]
+            else:
+                rows = wh.feed_health(con, merged, now(), sources)
+                if fmt is Format.table:
+                    shown = (
+                        "feed",
+                        "source",
+                        "group",
+                        "state",
+                        "last_success",
+                        "consecutive_failures",
+                        "items_per_day",
+                        "every",
+                        "next_poll",
+                        "url",
+                    )
+                    rows = [{k: r[k] for k in shown} for r in rows]
+                    for r in rows:  # never polled, or no interval: polled by the next run
+                        r["next_poll"] = r["next_poll"] or "next run"
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if not rows:
+        typer.echo("no feeds: add one with `corpus-monitor feeds add URL`", err=True)
+        return
+    columns = list(rows[0])
+    _print_rows(columns, [tuple(r.get(c) for c in columns) for r in rows], fmt, "feeds")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="A feed, a news sitemap, or any page of a site")],
+    name: Annotated[str | None, typer.Option(help="Name shown in reports")] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Poll this often in scheduled runs, e.g. 15m (default: adaptive)"),
+    ] = None,
+    group: Annotated[str | None, typer.Option(help="Put the feed in this group")] = None,
+    all_found: Annotated[
+        bool, typer.Option("--all", help="Add every feed discovery finds, not just the first")
+    ] = False,
+    discover: Annotated[
+        bool,
+        typer.Option(help="Look for the site's feeds (--no-discover adds URL as it is, unchecked)"),
+    ] = True,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Add a feed. Given a page of a site rather than a feed, finds the site's feeds (link
+    rel=alternate, /feed, /rss.xml, /atom.xml..., its news sitemap) and adds the first; --all
+    adds every one."""
+    from flows import registry
+    from flows.config import _check_http_url, load_settings
+    from flows.discover import discover as find_feeds
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        try:
+            url = _check_http_url(url)
+        except ValueError as e:
+            raise ConfigError(f"URL: {e}") from None
+        seconds = _duration_option(every, "--every")
+        if discover:
+            found = find_feeds(url, settings.network)
+            if not found.found:
+                tried = "; ".join(f"{u} ({why})" for u, why in found.tried[:12])
+                typer.echo(f"corpus-monitor: no feed or news sitemap found for {url}", err=True)
+                if tried:
+                    typer.echo(f"tried: {tried}", err=True)
+                raise typer.Exit(1)
+            chosen = found.found if all_found else found.found[:1]
+            for f in found.found:
+                mark = "+" if f in chosen else " "
+                typer.echo(
+                    f"{mark} {f.url}  [{f.kind}, {f.entries} entries, {f.via}]"
+                    + (f"  {f.title}" if f.title else "")
+                )
+            # --name names the feed added; with --all each keeps its own title
+            entries = [
+                registry.Entry(
+                    f.url, (name if len(chosen) == 1 else None) or f.title, group, seconds
+                )
+                for f in chosen
+            ]
+            if len(chosen) < len(found.found):
+                typer.echo("(not added: the others; add them with --all or by their URL)")
+        else:
+            entries = [registry.Entry(url, name, group, seconds)]
+        with _registry(settings, write=True) as con:
+            assert con is not None
+            result = registry.add(con, settings, entries, "cli", now())
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    _report_added(result)
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _report_added(result: Any) -> None:
+    for e in result.added:
+        typer.echo(
+            f"added {e.url}"
+            + (f" ({e.name})" if e.name else "")
+            + (f" in group {e.group!r}" if e.group else "")
+        )
+    for e in result.present:
+        typer.echo(f"already in the registry: {e.url}")
+    for e in result.in_config:
+        typer.echo(f"declared in the config, left to it: {e.url}")
+    for g in result.groups_created:
+        typer.echo(f"new group {g!r}")
+    for entry, why in result.invalid:
+        typer.echo(f"not added: {entry.url}: {why}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    feed: Annotated[str, typer.Argument(help="The feed's URL or name")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Remove a feed added with `feeds add` or `feeds import` (its articles and polling
+    history stay in the warehouse). Feeds in the config are removed from the config file."""
+    from flows import registry
+    from flows.config import load_settings
+
+    try:
+        settings = load_settings(config, db)
+        with _registry(settings, write=True) as con:
+            assert con is not None
+            removed = registry.remove(con, settings, feed)
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    for url, name in removed:
+        typer.echo(f"removed {url}" + (f" ({name})" if name else ""))
+
+
+@feeds_app.command("import")
+def feeds_import(
+    opml_file: Annotated[Path, typer.Argument(metavar="FILE.opml", help="An OPML export")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Import an OPML subscription list (Feedly, Inoreader, Miniflux, ...): folders become
+    feed groups (nested ones joined with " / "); feeds already known are left as they are."""
+    from flows import registry
+    from flows.config import load_settings
+    from flows.opml import read_opml
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        parsed = read_opml(opml_file)
+        entries = [registry.Entry(f.url, f.title, f.group) for f in parsed.feeds]
+        with _registry(settings, write=True) as con:
+            assert con is not None
+            result = registry.add(con, settings, entries, "opml", now())
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    typer.echo(
+        f"{opml_file}: {_n(len(parsed.feeds), 'feed')} in {_n(len(parsed.groups), 'group')}; "
+        f"{len(result.added)} added, {len(result.present)} already in the registry, "
+        f"{len(result.in_config)} declared in the config, "
+        f"{len(parsed.duplicates)} listed twice (first kept), "
+        f"{len(parsed.skipped) + len(result.invalid)} skipped"
+    )
+    for what, why in parsed.skipped:
+        typer.echo(f"skipped: {what} ({why})")
+    for entry, why in result.invalid:
+        typer.echo(f"skipped: {entry.url} ({why})")
+    for g in result.groups_created:
+        typer.echo(f"new group {g!r}")
+
+
+@feeds_app.command("export")
+def feeds_export(
+    opml_file: Annotated[
+        Path, typer.Argument(metavar="FILE.opml", help="Where to write ('-': standard output)")
+    ],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Write every feed (config and registry) as OPML 2.0, groups as folders."""
+    from flows.config import load_settings
+    from flows.opml import ExportFeed, write_opml
+
+    try:
+        settings = load_settings(config, db)
+        with _registry(settings, write=False) as con:
+            merged, sources = _sources(settings, con)
+        data = write_opml(
+            [ExportFeed(f.url, f.name, f.group, sources.get(f.url, "config")) for f in merged.feeds]
+        )
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    if str(opml_file) == "-":
+        sys.stdout.buffer.write(data)
+        return
+    tmp = opml_file.with_name(f".{opml_file.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, opml_file)
+    typer.echo(f"{opml_file}: {len(merged.feeds)} feeds")
+
+
+@feeds_app.command("group")
+def feeds_group(
+    name: Annotated[str, typer.Argument(help="The group (e.g. an imported OPML folder)")],
+    every: Annotated[
+        str | None, typer.Option(help="Poll the group's feeds this often, e.g. 1h")
+    ] = None,
+    adaptive: Annotated[
+        bool, typer.Option("--adaptive", help="Back to the adaptive interval")
+    ] = False,
+    topics: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated topics (names from the config's topics) for the group's articles"
+        ),
+    ] = None,
+    all_topics: Annotated[
+        bool, typer.Option("--all-topics", help="Match every topic again")
+    ] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Show or set the cadence and topics of a registry group (a group defined in the config is
+    changed in the config)."""
+    from flows import registry
+    from flows.config import load_settings
+    from flows.pipeline import now
+
+    try:
+        settings = load_settings(config, db)
+        seconds = _duration_option(every, "--every")
+        wanted = None
+        if topics is not None:
+            wanted = [t.strip() for t in topics.split(",") if t.strip()]
+            unknown = [t for t in wanted if t not in settings.topics]
+            if unknown or not wanted:
+                raise ConfigError(
+                    f"--topics: unknown topic(s) {', '.join(unknown) or '(none given)'}; the "
+                    f"topics are the keys of [topics]: {', '.join(sorted(settings.topics))}"
+                )
+        change = every is not None or adaptive or topics is not None or all_topics
+        group = None
+        with _registry(settings, write=change) as con:
+            if con is not None and change:
+                every_seconds = 0 if adaptive else seconds
+                group = registry.set_group(
+                    con,
+                    settings,
+                    name,
+                    now(),
+                    every=every_seconds,
+                    topics=[] if all_topics else wanted,
+                )
+            elif con is not None:
+                group = registry.registered(con)[1].get(name)
+        if group is None and name not in settings.groups:
+            raise registry.RegistryError(
+                f"no group {name!r} (groups come from feeds add --group, an OPML folder, "
+                "or [groups.NAME] in the config)"
+            )
+    except CorpusMonitorError as e:
+        raise _fail(e) from None
+    shown = group or settings.groups[name]
+    where = "config" if name in settings.groups else "registry"
+    every_text = f"every {shown.every} s" if shown.every else "adaptive"
+    topics_text = ", ".join(shown.topics) if shown.topics is not None else "all topics"
+    typer.echo(f"group {name!r} ({where}): {every_text}; {topics_text}")
 
 
 def _open_read_only(

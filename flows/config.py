@@ -185,8 +185,18 @@ class FeedSettings(_Strict):
     url: str
     name: str | None = None
     every: Duration | None = Field(
-        None, gt=0, description="poll at most this often in scheduled runs [default: the schedule]"
+        None,
+        gt=0,
+        description="poll this often in scheduled runs [default: the group's, else adaptive]",
     )
+    group: str | None = Field(None, description="a feed group: its cadence and topics apply")
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip() if v is not None else None
 
     @field_validator("url")
     @classmethod
@@ -196,6 +206,36 @@ class FeedSettings(_Strict):
     @property
     def label(self) -> str:
         return self.name or urlsplit(self.url).hostname or self.url
+
+
+class GroupSettings(_Strict):
+    """A feed group (an OPML folder): a polling interval and topics its feeds share."""
+
+    every: Duration | None = Field(
+        None, gt=0, description="poll the group's feeds this often [default: adaptive]"
+    )
+    topics: list[str] | None = Field(
+        None, description="match only these topics in the group's articles [default: all]"
+    )
+
+
+class CadenceSettings(_Strict):
+    """How often scheduled runs (``run --due-only``) poll a feed with no ``every`` of its own
+    or of its group: adapted to how often it publishes, within [min_every, max_every]."""
+
+    adaptive: bool = Field(
+        True, description="false: feeds without every are polled at the schedule's interval"
+    )
+    min_every: Duration = Field(300, description="the shortest adaptive interval")
+    max_every: Duration = Field(86_400, description="the longest adaptive interval")
+
+    @model_validator(mode="after")
+    def _order(self) -> CadenceSettings:
+        if self.min_every > self.max_every:
+            raise ValueError(
+                f"min_every ({self.min_every} s) must not exceed max_every ({self.max_every} s)"
+            )
+        return self
 
 
 class ExportSettings(_Strict):
@@ -430,7 +470,9 @@ class Settings(_Strict):
     schedule: ScheduleSettings | None = None
     export: ExportSettings = ExportSettings()
     retention: RetentionSettings = RetentionSettings()
+    cadence: CadenceSettings = CadenceSettings()
     feeds: list[FeedSettings] = []
+    groups: dict[str, GroupSettings] = Field(default_factory=dict)
     topics: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
 
     @field_validator("topics")
@@ -452,6 +494,40 @@ class Settings(_Strict):
                 raise ValueError(f"feeds[{i}]: {feed.url} is listed twice")
             seen.add(feed.url)
         return v
+
+    @model_validator(mode="after")
+    def _known_groups_and_topics(self) -> Settings:
+        for i, feed in enumerate(self.feeds):
+            if feed.group is not None and feed.group not in self.groups:
+                raise ValueError(
+                    f"feeds[{i}].group: unknown group {feed.group!r}; define it with "
+                    f"[groups.{_toml_key(feed.group)}] (it may be empty)"
+                )
+        for name, group in self.groups.items():
+            for topic in group.topics or []:
+                if topic not in self.topics:
+                    raise ValueError(
+                        f"groups.{_toml_key(name)}.topics: unknown topic {topic!r} "
+                        f"(the topics are the keys of [topics]: {', '.join(sorted(self.topics))})"
+                    )
+        return self
+
+    def feed_every(self, feed: FeedSettings) -> int | None:
+        """The fixed interval of a feed: its own ``every``, else its group's (None: adaptive)."""
+        if feed.every is not None:
+            return feed.every
+        group = self.groups.get(feed.group) if feed.group is not None else None
+        return group.every if group is not None else None
+
+    def topic_scopes(self) -> dict[str, frozenset[str]]:
+        """feed URL -> the only topics matched in its articles, for feeds whose group lists
+        ``topics``. An article that also came through an unrestricted feed gets every topic."""
+        out = {}
+        for feed in self.feeds:
+            group = self.groups.get(feed.group) if feed.group is not None else None
+            if group is not None and group.topics is not None:
+                out[feed.url] = frozenset(group.topics)
+        return out
 
     @property
     def raw_dir(self) -> Path:
@@ -484,6 +560,13 @@ class Settings(_Strict):
         )
 
 
+def _toml_key(name: str) -> str:
+    """A table key as TOML wants it written: bare when it can be, else quoted."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -501,6 +584,8 @@ def _describe(err: ValidationError, source: str) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    if not first["loc"]:  # a check across sections: its message names the key
+        return f"{source}: {msg}{more}"
     return f"{source}: {loc}: {msg}{more}"
 
 

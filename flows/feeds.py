@@ -1,4 +1,8 @@
-"""Poll one feed: conditional GET with the stored cursor, then feedparser on the bytes."""
+"""Poll one feed: conditional GET with the stored cursor, then feedparser on the bytes.
+
+A news sitemap (or a sitemap index, or a gzip sitemap) is accepted wherever a feed URL is:
+its URLs become entries (flows.sitemaps).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from typing import Any, Literal
 
 import feedparser
 
+from flows import sitemaps
+from flows.cadence import feed_ttl
 from flows.errors import FetchError
 from flows.fetch import Fetcher
 from flows.urls import canonical_url
@@ -66,6 +72,7 @@ class FeedPoll:
     sent: FeedCursor = FeedCursor()  # the cursor the request was made with
     entries_dropped: int = 0  # entries beyond the per-feed cap
     retry_after: float | None = None  # seconds the server asked to wait (429/503)
+    ttl: int | None = None  # seconds: the shortest interval the feed asks for (<ttl>, sy:*)
 
     @property
     def conditional(self) -> bool:
@@ -108,6 +115,19 @@ def newest(items: list[FeedItem], cap: int) -> tuple[list[FeedItem], int]:
     return [items[i] for i in keep], len(items) - cap
 
 
+@dataclass
+class ParsedFeed:
+    """What a feed (or sitemap) document holds."""
+
+    items: list[FeedItem]
+    warning: str | None = None  # why feedparser flagged a readable feed
+    ttl: int | None = None
+    title: str | None = None
+    kind: str = "feed"  # feed, news_sitemap, sitemap, sitemap_index
+    children: list[str] = field(default_factory=list)  # a sitemap index: its sitemaps
+    version: str | None = None  # what feedparser recognised (rss20, atom10, ...), or the kind
+
+
 def parse_feed(
     feed_url: str, body: bytes, headers: dict[str, str]
 ) -> tuple[list[FeedItem], str | None]:
@@ -115,6 +135,32 @@ def parse_feed(
 
     Raise FetchError(not_a_feed | malformed_feed) when nothing is usable.
     """
+    parsed = read_feed(feed_url, body, headers)
+    return parsed.items, parsed.warning
+
+
+def _sitemap_items(feed_url: str, sm: sitemaps.Sitemap) -> list[FeedItem]:
+    items: list[FeedItem] = []
+    seen: set[str] = set()
+    for u in sm.urls:
+        url = canonical_url(u.loc)
+        if url not in seen:
+            seen.add(url)
+            items.append(FeedItem(feed_url, u.loc, url, u.title, None, u.published_at, None))
+    return items
+
+
+def read_feed(feed_url: str, body: bytes, headers: dict[str, str]) -> ParsedFeed:
+    """Parse a feed or sitemap document. Raise FetchError(not_a_feed | malformed_feed) when
+    nothing is usable."""
+    if sitemaps.looks_like_sitemap(body):
+        sm = sitemaps.parse_sitemap(feed_url, body)
+        if sm.is_index:
+            return ParsedFeed(
+                [], kind="sitemap_index", children=sm.children, version="sitemap_index"
+            )
+        kind = "news_sitemap" if sm.is_news else "sitemap"
+        return ParsedFeed(_sitemap_items(feed_url, sm), title=sm.title, kind=kind, version=kind)
     parsed = feedparser.parse(
         body,
         response_headers={
@@ -153,7 +199,63 @@ def parse_feed(
             "malformed_feed", f"{feed_url}: {parsed.get('bozo_exception', 'unreadable')}"
         )
     warning = f"recovered from: {parsed.get('bozo_exception')}" if parsed.bozo else None
-    return items, warning
+    title = (parsed.feed.get("title") or "").strip() or None
+    version = parsed.get("version") or None
+    return ParsedFeed(items, warning, feed_ttl(parsed.feed), title, version=version)
+
+
+async def fetch_feed(
+    fetcher: Fetcher, feed_url: str, max_bytes: int, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes, float]:
+    """GET a feed or sitemap: (status, headers, body, seconds). A gzip sitemap (``.gz``) is
+    fetched as bytes and inflated up to ``max_bytes``; a 304 comes back with an empty body."""
+    gz = feed_url.split("?", 1)[0].lower().endswith(".gz")
+    resp = await fetcher.get(
+        feed_url, expect="any" if gz else "feed", max_bytes=max_bytes, headers=headers
+    )
+    body = resp.body
+    if gz and resp.status != 304 and body[:2] == b"\x1f\x8b":
+        body = sitemaps.gunzip(feed_url, body, max_bytes)
+    return resp.status, resp.headers, body, resp.elapsed
+
+
+async def read_source(
+    fetcher: Fetcher, feed_url: str, body: bytes, headers: dict[str, str], max_bytes: int
+) -> ParsedFeed:
+    """Parse fetched bytes; a sitemap index has its newest few sitemaps fetched and read."""
+    parsed = read_feed(feed_url, body, headers)
+    if parsed.kind != "sitemap_index":
+        return parsed
+    read: list[ParsedFeed] = []
+    problems = []
+    for child in parsed.children[: sitemaps.INDEX_CHILDREN]:
+        try:
+            _, child_headers, child_body, _ = await fetch_feed(fetcher, child, max_bytes)
+            read.append(read_feed(child, child_body, child_headers))
+        except FetchError as e:
+            problems.append(f"{child}: {e.reason}")
+    # an index that holds news sitemaps: their articles, not the site's other pages
+    news = [r for r in read if r.kind == "news_sitemap"]
+    items: list[FeedItem] = []
+    known: set[str] = set()
+    for sub in news or read:
+        for i in sub.items:
+            if i.url not in known:
+                known.add(i.url)
+                items.append(
+                    FeedItem(feed_url, i.entry_url, i.url, i.title, i.author, i.published_at, None)
+                )
+    if not items and problems:
+        raise FetchError(
+            "malformed_feed",
+            f"{feed_url}: no sitemap of the index could be read: " + "; ".join(problems),
+        )
+    warning = ("sitemaps not read: " + "; ".join(problems)) if problems else None
+    kind = "news_sitemap" if news else "sitemap"
+    title = next((r.title for r in news if r.title), None)
+    return ParsedFeed(
+        items, warning, title=title, kind=kind, children=parsed.children, version=kind
+    )
 
 
 async def poll_feed(
@@ -170,8 +272,10 @@ async def poll_feed(
         "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
     } | cursor.headers
     try:
-        resp = await fetcher.get(feed_url, expect="feed", max_bytes=max_bytes, headers=headers)
-        if resp.status == 304:
+        status, resp_headers, body, elapsed = await fetch_feed(
+            fetcher, feed_url, max_bytes, headers
+        )
+        if status == 304:
             return FeedPoll(
                 feed_url,
                 feed_name,
@@ -179,10 +283,11 @@ async def poll_feed(
                 polled_at,
                 304,
                 cursor,
-                seconds=resp.elapsed,
+                seconds=elapsed,
                 sent=cursor,
             )
-        items, warning = parse_feed(feed_url, resp.body, resp.headers)
+        parsed = await read_source(fetcher, feed_url, body, resp_headers, max_bytes)
+        items, warning = parsed.items, parsed.warning
     except FetchError as e:
         return FeedPoll(
             feed_url,
@@ -203,18 +308,19 @@ async def poll_feed(
             note = f"{dropped} older entries beyond network.max_entries_per_feed not read"
             warning = f"{warning}; {note}" if warning else note
     new_cursor = FeedCursor(
-        etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified")
+        etag=resp_headers.get("etag"), last_modified=resp_headers.get("last-modified")
     )
     return FeedPoll(
         feed_url,
         feed_name,
         "ok",
         polled_at,
-        resp.status,
+        status,
         new_cursor,
         items,
         detail=warning,
-        seconds=resp.elapsed,
+        seconds=elapsed,
         sent=cursor,
         entries_dropped=dropped,
+        ttl=parsed.ttl,
     )

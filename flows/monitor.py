@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import duckdb
@@ -20,7 +20,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from flows import archive
+from flows import archive, registry
 from flows import pipeline as p
 from flows import warehouse as wh
 from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
@@ -278,28 +278,15 @@ def quality_gates(settings: Settings, run_id: str) -> dict[str, Any]:
     return {"warnings": warnings, "errors": errors}
 
 
-def _default_every(settings: Settings) -> int | None:
-    return settings.schedule.every if settings.schedule is not None else None
-
-
-def due_feeds(settings: Settings) -> list[FeedSettings]:
-    """The feeds whose interval (their own ``every``, else the schedule's) has passed since
-    their last poll, and whose backoff (after failures, or a server's Retry-After) is over;
-    with a cron schedule and no ``every``, every feed not backing off is due."""
+def due_feeds(settings: Settings, now: datetime | None = None) -> list[FeedSettings]:
+    """The feeds (config and registry) due in a scheduled run: their interval (their own
+    ``every``, else their group's, else adaptive: flows.cadence) has passed since their last
+    poll, and their backoff (after failures, or a server's Retry-After) is over."""
+    now = now or p.now()
     with _open(settings) as con:
-        last = wh.last_polls(con)
-    now = p.now()
-    due = []
-    for f in settings.feeds:
-        every = f.every or _default_every(settings)
-        polled, not_before = last.get(f.url, (None, None))
-        # a tick a little early (scheduling jitter) still counts
-        if not_before is not None:
-            if (not_before - now).total_seconds() <= 30:
-                due.append(f)
-        elif every is None or polled is None or (now - polled).total_seconds() >= every - 30:
-            due.append(f)
-    return due
+        settings = registry.merged(con, settings)
+        when = registry.schedule(con, settings, settings.feeds, now)
+    return [f for f in settings.feeds if when[f.url].due(now)]
 
 
 @flow(name="corpus-monitor", log_prints=True)
@@ -320,6 +307,8 @@ def monitor(
     try:
         try:
             timing = p.StageTimer()
+            with _open(settings) as con:  # the config's feeds and the warehouse's registry
+                settings = registry.merged(con, settings)
             p.warm_up(settings, quality=True)
             cursors = sync_seeds(settings, run_id)
             timing.mark("seeds")
@@ -383,7 +372,7 @@ def monitor(
             raise
         with _open(settings) as con:
             summary = wh.finish_run(con, run_id, "completed", p.now(), stages=timing.report())
-            health = wh.feed_health(con, settings.feeds, _default_every(settings))
+            health = wh.feed_health(con, settings, p.now())
             summary["failures"] = wh.run_failures(con, run_id)
             summary["dq_warnings"] = dq["warnings"]
             summary["feeds_attention"] = needs_attention(health)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -37,7 +37,7 @@ from flows.fetch import Fetcher
 from flows.runners import on_dask_worker
 from flows.seeds import Seed, load_seeds
 from flows.text import words
-from flows.topics import TopicHits, TopicMatcher
+from flows.topics import TopicHits, TopicMatcher, scope_of
 from flows.urls import article_id, canonical_url
 
 
@@ -499,8 +499,10 @@ def build_load(
     failures: Sequence[Failure],
     links: Sequence[tuple[str, FeedItem]],
     topics: TopicMatcher,
+    scopes: Mapping[str, frozenset[str]] | None = None,
 ) -> wh.LoadBatch:
-    """Rows for one transaction: articles, their feeds, topics, dedup index, seen URLs, errors."""
+    """Rows for one transaction: articles, their feeds, topics, dedup index, seen URLs, errors.
+    ``scopes``: feed URL -> the only topics matched in its articles (its group's topics)."""
     at = now()
     batch = wh.LoadBatch()
     all_links = list(links)
@@ -541,6 +543,9 @@ def build_load(
             if isinstance(a.derived, Derived)
             else topics.match(f"{a.title or ''}\n{a.text}")
         )
+        if scopes:
+            feeds = [i.feed_url for i in items_by_url.get(a.item.url, [a.item])]
+            hits = hits.only(scope_of(feeds, scopes))
         for topic, n in hits.mentions.items():
             batch.add("article_topics", article_id=aid, topic=topic, mentions=n)
         for (ta, tb), n in hits.pairs.items():
@@ -579,7 +584,7 @@ def add_polls(
     batch.count("items_seen", plan.items_seen)
     batch.count("new_urls", len(plan.work))
     batch.count("pages_deferred", len(plan.deferred))
-    every = {f.url: f.every for f in settings.feeds}
+    every = {f.url: settings.feed_every(f) for f in settings.feeds}
     default = settings.schedule.every if settings.schedule is not None else None
     for p in polls:
         n_new = new_items.get(p.feed_url, 0)
@@ -605,7 +610,17 @@ def add_polls(
             backoff_base=every.get(p.feed_url) or default or DEFAULT_BACKOFF,
             max_backoff=settings.network.max_backoff,
             failing_after=settings.network.failing_after,
+            ttl=p.ttl,
         )
+        if p.status == "ok":
+            for item in p.items:
+                batch.add(
+                    "feed_entries",
+                    feed_url=p.feed_url,
+                    url=item.url,
+                    published_at=item.published_at,
+                    first_seen_at=p.polled_at,
+                )
         if p.status == "error":
             failure = Failure(p.feed_url, p.feed_url, "feed", p.error or "network", p.detail or "")
             _error(batch, run_id, failure, p.polled_at)
@@ -697,7 +712,15 @@ def gate_and_build(
     while True:
         verdicts, docs = deduplicate(con, kept, settings)
         batch = build_load(
-            run_id, work, kept, verdicts, docs, failures, links, TopicMatcher(settings.topics)
+            run_id,
+            work,
+            kept,
+            verdicts,
+            docs,
+            failures,
+            links,
+            TopicMatcher(settings.topics),
+            settings.topic_scopes(),
         )
         if not (settings.quality.enabled and batch.rows["articles"]):
             break
@@ -790,7 +813,15 @@ def release(
         verdicts, docs = deduplicate(con, articles, settings)
         work = [Work(a.item.url, [a.item]) for a in articles]
         batch = build_load(
-            run_id, work, articles, verdicts, docs, [], [], TopicMatcher(settings.topics)
+            run_id,
+            work,
+            articles,
+            verdicts,
+            docs,
+            [],
+            [],
+            TopicMatcher(settings.topics),
+            settings.topic_scopes(),
         )
         check = quality.check_articles(
             batch.rows["articles"], settings.quality, quality.parameters(settings.quality)

@@ -187,7 +187,7 @@ def reextract(
             out.verdicts_changed = rebuild(con, settings.dedup, transaction=False).changed
             out.dedup_rebuilt = True
         if for_topics:
-            retag(con, settings.topics, transaction=False)
+            retag(con, settings.topics, transaction=False, scopes=settings.topic_scopes())
             out.topics_retagged = True
         con.execute("COMMIT")
     except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +46,53 @@ def _match(rows: list[tuple[str, str | None, str]], topics: dict[str, list[str]]
     return (t_ids, t_topics, t_n), (p_ids, p_a, p_b, p_n)
 
 
+def _apply_scopes(
+    con: duckdb.DuckDBPyConnection, scopes: Mapping[str, frozenset[str]]
+) -> tuple[int, int]:
+    """Drop the topics an article's feed groups do not list (articles seen in an unrestricted
+    feed keep all); returns the rows left in article_topics and article_topic_pairs."""
+    pairs = [(url, topic) for url, allowed in scopes.items() for topic in sorted(allowed)]
+    con.register(
+        "stage_scopes",
+        pa.table(
+            {
+                "feed_url": pa.array([u for u in scopes], pa.string()),
+            }
+        ),
+    )
+    con.register(
+        "stage_scope_topics",
+        pa.table(
+            {
+                "feed_url": pa.array([u for u, _ in pairs], pa.string()),
+                "topic": pa.array([t for _, t in pairs], pa.string()),
+            }
+        ),
+    )
+    restricted = (
+        "SELECT article_id FROM article_feeds GROUP BY article_id "
+        "HAVING bool_and(feed_url IN (SELECT feed_url FROM stage_scopes))"
+    )
+    allowed = (
+        "SELECT 1 FROM article_feeds af JOIN stage_scope_topics s USING (feed_url) "
+        "WHERE af.article_id = {t}.article_id AND s.topic = {t}.{col}"
+    )
+    con.execute(
+        f"DELETE FROM article_topics WHERE article_id IN ({restricted}) "
+        f"AND NOT EXISTS ({allowed.format(t='article_topics', col='topic')})"
+    )
+    con.execute(
+        f"DELETE FROM article_topic_pairs WHERE article_id IN ({restricted}) "
+        f"AND (NOT EXISTS ({allowed.format(t='article_topic_pairs', col='topic_a')}) "
+        f"OR NOT EXISTS ({allowed.format(t='article_topic_pairs', col='topic_b')}))"
+    )
+    con.unregister("stage_scopes")
+    con.unregister("stage_scope_topics")
+    ((topics,),) = con.execute("SELECT count(*) FROM article_topics").fetchall()
+    ((pair_rows,),) = con.execute("SELECT count(*) FROM article_topic_pairs").fetchall()
+    return int(topics), int(pair_rows)
+
+
 def _chunks(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, str | None, str]]]:
     cur = con.execute("SELECT article_id, title, text FROM articles ORDER BY article_id")
     rows = cur.fetchall()  # DuckDB 2 wants a result read to its end before the next statement
@@ -54,11 +101,16 @@ def _chunks(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, str | No
 
 
 def retag(
-    con: duckdb.DuckDBPyConnection, topics: dict[str, list[str]], *, transaction: bool = True
+    con: duckdb.DuckDBPyConnection,
+    topics: dict[str, list[str]],
+    *,
+    transaction: bool = True,
+    scopes: Mapping[str, frozenset[str]] | None = None,
 ) -> RetagSummary:
     """Replace article_topics and article_topic_pairs for every article, in one transaction.
     The caller holds the run lock. With ``transaction=False`` it runs inside the caller's
-    transaction, which commits or rolls back."""
+    transaction, which commits or rolls back. ``scopes``: feed URL -> the only topics matched
+    in its articles (Settings.topic_scopes)."""
     t0 = time.perf_counter()
     ((n,),) = con.execute("SELECT count(*) FROM articles").fetchall()
     pool: Executor | None = None
@@ -96,6 +148,8 @@ def retag(
                     con.execute("INSERT INTO article_topic_pairs BY NAME SELECT * FROM stage_pairs")
                     con.unregister("stage_pairs")
                     pair_rows += len(p_ids)
+            if scopes:
+                topic_rows, pair_rows = _apply_scopes(con, scopes)
     finally:
         if pool is not None:
             pool.shutdown()

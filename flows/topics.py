@@ -9,6 +9,7 @@ Overlapping terms count once: ``Elon Musk`` is one mention of musk, not two.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -19,6 +20,30 @@ _SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
 class TopicHits:
     mentions: dict[str, int]
     pairs: dict[tuple[str, str], int]  # (topic_a, topic_b) with a < b -> sentences with both
+
+    def only(self, allowed: frozenset[str] | None) -> TopicHits:
+        """The hits of the ``allowed`` topics (None: all), for articles of a feed group that
+        lists its topics."""
+        if allowed is None:
+            return self
+        return TopicHits(
+            {t: n for t, n in self.mentions.items() if t in allowed},
+            {k: n for k, n in self.pairs.items() if k[0] in allowed and k[1] in allowed},
+        )
+
+
+def scope_of(
+    feed_urls: Iterable[str], scopes: Mapping[str, frozenset[str]]
+) -> frozenset[str] | None:
+    """The topics matched in an article seen in these feeds: None (all) when one of them is
+    unrestricted, else the union of their groups' topics."""
+    allowed: set[str] = set()
+    for url in feed_urls:
+        scope = scopes.get(url)
+        if scope is None:
+            return None
+        allowed |= scope
+    return frozenset(allowed)
 
 
 class TopicMatcher:

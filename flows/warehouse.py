@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from flows.errors import WarehouseBusy, WarehouseError
 from flows.faults import pause_point
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 TRANSIENT_REASONS = (
     "timeout", "refused", "dns", "network", "http_429", "http_5", "rate_limited",
     "robots_unavailable",
@@ -107,8 +107,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         if current == 0:
             con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
         else:
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                (script,) = sorted((SQL_DIR / "migrations").glob(f"{version:03d}_*.sql"))
+            for script in migrations(current):
                 con.execute(script.read_text(encoding="utf-8"))
         for view in sorted((SQL_DIR / "views").glob("*.sql")):
             con.execute(view.read_text(encoding="utf-8"))
@@ -117,6 +116,25 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def migrations(current: int) -> list[Path]:
+    """The migration files from ``current`` (exclusive) to SCHEMA_VERSION, in order.
+
+    Numbers may have gaps (a number taken by a migration that is not in this tree); two files
+    with one number, or no file for SCHEMA_VERSION itself, are a packaging error.
+    """
+    found: dict[int, Path] = {}
+    for script in sorted((SQL_DIR / "migrations").glob("[0-9][0-9][0-9]_*.sql")):
+        version = int(script.name[:3])
+        if version in found:
+            raise WarehouseError(
+                f"two migrations numbered {version:03d}: {found[version].name}, {script.name}"
+            )
+        found[version] = script
+    if SCHEMA_VERSION > 1 and SCHEMA_VERSION not in found:
+        raise WarehouseError(f"no migration {SCHEMA_VERSION:03d}_*.sql for schema {SCHEMA_VERSION}")
+    return [found[v] for v in sorted(found) if current < v <= SCHEMA_VERSION]
 
 
 @contextmanager
@@ -471,6 +489,15 @@ _SCHEMAS: dict[str, pa.Schema] = {
             ("backoff_base", pa.int64()),  # seconds: the feed's interval
             ("max_backoff", pa.int64()),
             ("failing_after", pa.int32()),
+            ("ttl", pa.int64()),  # seconds the feed asks between polls (<ttl>, sy:*)
+        ]
+    ),
+    "feed_entries": pa.schema(
+        [
+            ("feed_url", pa.string()),
+            ("url", pa.string()),
+            ("published_at", pa.timestamp("us", tz="UTC")),
+            ("first_seen_at", pa.timestamp("us", tz="UTC")),
         ]
     ),
     "pending_items": pa.schema(
@@ -544,7 +571,7 @@ _LOAD_SQL: dict[str, str] = {
         -- server's Retry-After), 'failing' after network.failing_after failures in a row
         INSERT INTO feeds (url, name, etag, last_modified, state, last_status, last_error,
                            last_polled_at, last_success_at, consecutive_failures, next_poll_at,
-                           last_unconditional_at, validators_unreliable)
+                           last_unconditional_at, validators_unreliable, ttl_seconds)
         SELECT s.feed_url, s.feed_name,
                CASE WHEN s.status = 'ok' THEN s.etag ELSE f.etag END,
                CASE WHEN s.status = 'ok' THEN s.last_modified ELSE f.last_modified END,
@@ -563,7 +590,8 @@ _LOAD_SQL: dict[str, str] = {
                     ELSE f.last_unconditional_at END,
                CASE WHEN s.status = 'ok' AND NOT s.conditional AND s.new_items > 0
                     THEN coalesce(f.validators_unreliable, false) OR coalesce(s.unreliable, false)
-                    ELSE coalesce(f.validators_unreliable, false) END
+                    ELSE coalesce(f.validators_unreliable, false) END,
+               CASE WHEN s.status = 'ok' THEN s.ttl ELSE f.ttl_seconds END
         FROM stage_feed_polls s LEFT JOIN feeds f ON f.url = s.feed_url
         ON CONFLICT (url) DO UPDATE SET
             name = excluded.name, etag = excluded.etag, last_modified = excluded.last_modified,
@@ -573,7 +601,11 @@ _LOAD_SQL: dict[str, str] = {
             consecutive_failures = excluded.consecutive_failures,
             next_poll_at = excluded.next_poll_at,
             last_unconditional_at = excluded.last_unconditional_at,
-            validators_unreliable = excluded.validators_unreliable""",
+            validators_unreliable = excluded.validators_unreliable,
+            ttl_seconds = excluded.ttl_seconds""",
+    # the entries each feed listed, first time only: their dates drive adaptive polling
+    "feed_entries": "INSERT INTO feed_entries BY NAME SELECT * FROM stage_feed_entries "
+    "ON CONFLICT DO NOTHING",
     # entries over network.max_pages_per_run, for the next runs (rides with the feed cursors)
     "pending_items": "INSERT INTO pending_items BY NAME SELECT * FROM stage_pending_items "
     "ON CONFLICT (url) DO NOTHING",
@@ -818,30 +850,23 @@ def run_dq_results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def last_polls(
-    con: duckdb.DuckDBPyConnection,
-) -> dict[str, tuple[datetime, datetime | None]]:
-    """url -> (last poll, next_poll_at: not before this time when backing off)."""
-    return {
-        url: (at, not_before)
-        for url, at, not_before in con.execute(
-            "SELECT url, last_polled_at, next_poll_at FROM feeds WHERE last_polled_at IS NOT NULL"
-        ).fetchall()
-    }
-
-
 def feed_health(
-    con: duckdb.DuckDBPyConnection, feeds: Sequence[Any], default_every: int | None
+    con: duckdb.DuckDBPyConnection,
+    settings: Any,
+    now: datetime,
+    sources: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per configured feed, for the feed-health artifact and `status`."""
+    """One row per feed of ``settings`` (config and registry merged), for the feed-health
+    artifact, `status` and `feeds list`: health, entries per day, interval and next poll."""
+    from flows import cadence, registry
+
     rows = {
         r[0]: r[1:]
         for r in con.execute(
             """
             SELECT f.url, f.state, f.last_status, f.last_error,
                    strftime(f.last_success_at, '%Y-%m-%d %H:%M') AS last_success,
-                   f.consecutive_failures, f.last_polled_at, f.next_poll_at,
-                   f.validators_unreliable,
+                   f.consecutive_failures, f.validators_unreliable,
                    (SELECT round(avg(items), 1) FROM (
                        SELECT items FROM feed_polls p WHERE p.feed_url = f.url
                        ORDER BY polled_at DESC LIMIT 10)) AS items_per_poll
@@ -849,38 +874,45 @@ def feed_health(
             """
         ).fetchall()
     }
+    times = registry.timings(con, now)
     out = []
-    for feed in feeds:
-        state, status, error, success, failures, polled, not_before, unreliable, items = rows.get(
-            feed.url, (None, None, None, None, 0, None, None, False, None)
+    for feed in settings.feeds:
+        state, status, error, success, failures, unreliable, items = rows.get(
+            feed.url, (None, None, None, None, 0, False, None)
         )
-        every = feed.every or default_every
-        due = None
-        if not_before is not None:
-            due = not_before.strftime("%Y-%m-%d %H:%M")
-        elif polled is not None and every:
-            due = (polled + timedelta(seconds=every)).strftime("%Y-%m-%d %H:%M")
-        out.append(
-            {
-                "feed": feed.label,
-                "url": feed.url,
-                "state": state or "never polled",
-                "last_status": status,
-                "last_error": error,
-                "last_success": success,
-                "consecutive_failures": failures,
-                "items_per_poll": items,
-                "next_poll": due,
-                "backing_off": not_before is not None,
-                "validators_unreliable": bool(unreliable),
+        t = times.get(feed.url)
+        interval = registry.interval(settings, feed, t, now)
+        due = cadence.next_poll(interval, t.last_polled if t else None, t.not_before if t else None)
+        row = {
+            "feed": feed.label,
+            "url": feed.url,
+            "state": state or "never polled",
+            "last_status": status,
+            "last_error": error,
+            "last_success": success,
+            "consecutive_failures": failures,
+            "items_per_poll": items,
+            "items_per_day": cadence.per_day(t.entry_times, now, t.since) if t else None,
+            "every": interval.why if interval else "every run",
+            "next_poll": due.next_poll.strftime("%Y-%m-%d %H:%M") if due.next_poll else None,
+            "backing_off": due.backing_off,
+            "validators_unreliable": bool(unreliable),
+        }
+        if sources is not None:
+            row = {
+                "feed": row.pop("feed"),
+                "source": sources.get(feed.url),
+                "group": feed.group,
+                **row,
             }
-        )
+        out.append(row)
     return out
 
 
 EXPORT_TABLES = (
     "articles", "article_feeds", "article_topics", "article_topic_pairs", "seeds", "feeds",
     "feed_polls", "fetch_errors", "seen_urls", "runs", "quarantine", "dq_results",
+    "feed_registry", "feed_groups", "feed_entries",
 )  # fmt: skip
 EXPORT_VIEWS = (
     "article_days", "topic_daily", "topic_by_source", "topic_share", "co_mentions",

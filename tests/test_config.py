@@ -177,7 +177,7 @@ def test_cli_missing_config_exits_2(tmp_path: Path) -> None:
 
 
 def test_the_example_config_is_valid_and_lists_every_network_key() -> None:
-    from flows.config import NetworkSettings
+    from flows.config import CadenceSettings, NetworkSettings
 
     example = Path(__file__).parent.parent / "corpus-monitor.example.toml"
     settings = load_settings(example)
@@ -185,3 +185,6 @@ def test_the_example_config_is_valid_and_lists_every_network_key() -> None:
     text = example.read_text(encoding="utf-8")
     missing = [k for k in NetworkSettings.model_fields if f"\n{k} = " not in text]
     assert missing == []
+    missing = [k for k in CadenceSettings.model_fields if f"\n{k} = " not in text]
+    assert missing == []
+    assert settings.groups["world"].topics == ["russia", "ukraine"]

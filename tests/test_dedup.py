@@ -493,7 +493,10 @@ def test_a_schema_5_warehouse_is_migrated(tmp_path: Path) -> None:
         with pytest.raises(duckdb.ConstraintException):
             raw.execute("UPDATE articles SET dedup_status = 'partial_copy' WHERE article_id = 'b'")
     with wh.connect(db) as c:
-        assert wh.schema_version(c) == wh.SCHEMA_VERSION == 6
+        # 006 (partial copies), then 007 (the feed registry)
+        assert [m.name[:3] for m in wh.migrations(5)] == ["006", "007"]
+        assert wh.schema_version(c) == wh.SCHEMA_VERSION == 7
+        assert c.execute("SELECT count(*) FROM feed_registry").fetchall() == [(0,)]
         rows = c.execute(
             "SELECT article_id, dedup_status, duplicate_of, similarity, containment "
             "FROM articles ORDER BY 1"

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS feeds (
     consecutive_failures  INTEGER NOT NULL DEFAULT 0,
     next_poll_at          TIMESTAMPTZ,
     last_unconditional_at TIMESTAMPTZ,
-    validators_unreliable BOOLEAN NOT NULL DEFAULT false
+    validators_unreliable BOOLEAN NOT NULL DEFAULT false,
+    ttl_seconds           INTEGER
 );
 COMMENT ON TABLE feeds IS 'Every feed polled, with its cursor for conditional GET and its health.';
 COMMENT ON COLUMN feeds.etag IS 'ETag of the last successful answer, sent back as If-None-Match.';
@@ -81,6 +82,7 @@ COMMENT ON COLUMN feeds.last_status IS 'Status of the last poll: ok, not_modifie
 COMMENT ON COLUMN feeds.state IS 'ok: last poll succeeded; backing_off: failed lately, polled again at next_poll_at; failing: network.failing_after polls in a row failed (still polled, at most every network.max_backoff).';
 COMMENT ON COLUMN feeds.next_poll_at IS 'Earliest time a scheduled run (run --due-only) polls the feed again: exponential backoff after failures, or the server''s Retry-After. NULL: the feed''s own interval.';
 COMMENT ON COLUMN feeds.last_unconditional_at IS 'When the feed was last fetched without If-None-Match / If-Modified-Since (every network.unconditional_every).';
+COMMENT ON COLUMN feeds.ttl_seconds IS 'The shortest interval the feed asks for (RSS <ttl>, sy:updatePeriod / sy:updateFrequency), from its last successful poll; adaptive polling never goes below it.';
 COMMENT ON COLUMN feeds.validators_unreliable IS 'True when an unconditional fetch found entries that the server had hidden behind 304 or an unchanged ETag: the feed is then always fetched unconditionally.';
 
 CREATE TABLE IF NOT EXISTS feed_polls (
@@ -105,6 +107,39 @@ COMMENT ON COLUMN feed_polls.error IS 'A documented reason code (dns, timeout, h
 COMMENT ON COLUMN feed_polls.detail IS 'Free text: the error, or what feedparser recovered from in a readable feed.';
 COMMENT ON COLUMN feed_polls.conditional IS 'Whether the request carried the stored validators (ETag / Last-Modified).';
 COMMENT ON COLUMN feed_polls.entries_dropped IS 'Entries beyond network.max_entries_per_feed (the newest are kept), recorded and not fetched.';
+
+CREATE TABLE IF NOT EXISTS feed_registry (
+    url         VARCHAR PRIMARY KEY,
+    name        VARCHAR,
+    group_name  VARCHAR,
+    every       INTEGER CHECK (every > 0),
+    source      VARCHAR NOT NULL CHECK (source IN ('cli', 'opml')),
+    added_at    TIMESTAMPTZ NOT NULL
+);
+COMMENT ON TABLE feed_registry IS 'Feeds added with `corpus-monitor feeds add` or `feeds import` (OPML), polled alongside the config''s [[feeds]]; a config feed with the same URL wins.';
+COMMENT ON COLUMN feed_registry.group_name IS 'The feed''s group (an OPML folder; nested folders joined with " / "): feed_groups.name.';
+COMMENT ON COLUMN feed_registry.every IS 'Seconds between polls in scheduled runs; NULL: the group''s, else adaptive.';
+COMMENT ON COLUMN feed_registry.source IS 'How it was added: cli (feeds add) or opml (feeds import).';
+
+CREATE TABLE IF NOT EXISTS feed_groups (
+    name        VARCHAR PRIMARY KEY,
+    every       INTEGER CHECK (every > 0),
+    topics      VARCHAR[],
+    created_at  TIMESTAMPTZ NOT NULL
+);
+COMMENT ON TABLE feed_groups IS 'Feed groups of the registry (OPML folders); a [groups.NAME] table in the config with the same name wins.';
+COMMENT ON COLUMN feed_groups.every IS 'Seconds between polls of the group''s feeds; NULL: adaptive.';
+COMMENT ON COLUMN feed_groups.topics IS 'Only these topics are matched in the articles of the group''s feeds; NULL: all topics.';
+
+CREATE TABLE IF NOT EXISTS feed_entries (
+    feed_url       VARCHAR NOT NULL,
+    url            VARCHAR NOT NULL,
+    published_at   TIMESTAMPTZ,
+    first_seen_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (feed_url, url)
+);
+COMMENT ON TABLE feed_entries IS 'Every entry a feed has listed (canonical URL), with its date: how often the feed publishes, for adaptive polling. Written with the feed''s poll.';
+COMMENT ON COLUMN feed_entries.first_seen_at IS 'The poll that first listed the entry (stands in for the date of an undated entry).';
 
 CREATE TABLE IF NOT EXISTS articles (
     article_id     VARCHAR PRIMARY KEY,
