@@ -121,7 +121,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def migrations(current: int) -> list[Path]:
     """The migration files from ``current`` (exclusive) to SCHEMA_VERSION, in order.
 
-    Numbers may have gaps (a number taken by a migration that is not in this tree); two files
+    Numbers need not be consecutive (a number without a file is skipped); two files
     with one number, or no file for SCHEMA_VERSION itself, are a packaging error.
     """
     found: dict[int, Path] = {}
