@@ -267,29 +267,26 @@ class DedupIndex:
         self.con.unregister("probe_hashes")
         return dict(rows)
 
-    def candidates(self, keys: Sequence[int]) -> dict[int, list[str]]:
+    def _documents_by_key(
+        self, table: str, column: str, keys: Sequence[int]
+    ) -> dict[int, list[str]]:
+        """For each of ``keys``: the documents whose ``table`` rows carry it in ``column``."""
         if not keys:
             return {}
-        _in(self.con, "probe_keys", "band_key", keys, pa.int32())
+        probe = f"probe_{column}"
+        _in(self.con, probe, column, keys, pa.int32())
         rows = self.con.execute(
-            "SELECT l.band_key, list(s.doc_id) FROM dedup_lsh l "
-            "JOIN probe_keys USING (band_key) "
+            f"SELECT t.{column}, list(s.doc_id) FROM {table} t JOIN {probe} USING ({column}) "
             "JOIN dedup_signatures s USING (doc_key) GROUP BY 1"
         ).fetchall()
-        self.con.unregister("probe_keys")
+        self.con.unregister(probe)
         return {int(k): list(ids) for k, ids in rows}
 
+    def candidates(self, keys: Sequence[int]) -> dict[int, list[str]]:
+        return self._documents_by_key("dedup_lsh", "band_key", keys)
+
     def anchored(self, keys: Sequence[int]) -> dict[int, list[str]]:
-        if not keys:
-            return {}
-        _in(self.con, "probe_anchors", "anchor", keys, pa.int32())
-        rows = self.con.execute(
-            "SELECT a.anchor, list(s.doc_id) FROM dedup_anchors a "
-            "JOIN probe_anchors USING (anchor) "
-            "JOIN dedup_signatures s USING (doc_key) GROUP BY 1"
-        ).fetchall()
-        self.con.unregister("probe_anchors")
-        return {int(k): list(ids) for k, ids in rows}
+        return self._documents_by_key("dedup_anchors", "anchor", keys)
 
     def unit_counts(self, keys: Sequence[int]) -> dict[int, int]:
         out: dict[int, int] = {}
