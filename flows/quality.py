@@ -279,8 +279,8 @@ WITH attempts AS (
     UNION ALL
     SELECT feed_url, 'quarantined', NULL, NULL FROM quarantine WHERE run_id = $run
 ),
-history AS (
-    SELECT feed_url, median(length(text)) AS median_len
+history AS (  -- the stored lengths: the history's texts are not read
+    SELECT feed_url, median(text_chars) AS median_len
     FROM articles WHERE run_id <> $run GROUP BY feed_url
 )
 SELECT a.feed_url,

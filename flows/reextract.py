@@ -177,7 +177,7 @@ def reextract(
         out.texts_changed, out.metadata_changed = int(texts), int(metadata)
         out.unchanged = int(unchanged)
         if texts or metadata:
-            sets = ", ".join(f"{f} = n.{f}" for f in _FIELDS)
+            sets = ", ".join([*(f"{f} = n.{f}" for f in _FIELDS), "text_chars = length(n.text)"])
             con.execute(
                 f"UPDATE articles a SET {sets} FROM reextracted n "
                 f"WHERE a.article_id = n.article_id AND ({changed})"

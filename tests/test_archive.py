@@ -168,7 +168,8 @@ def test_reextract_rebuilds_every_text_without_a_request(
     )
     execute(
         db,
-        "UPDATE articles SET text = 'lost', content_hash = 'x', title = NULL, author = NULL, "
+        "UPDATE articles SET text = 'lost', text_chars = 4, content_hash = 'x', title = NULL, "
+        "author = NULL, "
         "published_at = NULL, language = NULL, site_name = NULL",
     )
     execute(db, "DELETE FROM article_topics")
@@ -188,6 +189,7 @@ def test_reextract_rebuilds_every_text_without_a_request(
     # and with them the verdicts, clusters, index and topics
     assert rows(db, f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY article_id") == original
     assert rows(db, "SELECT * FROM article_topics ORDER BY ALL") == topics
+    assert rows(db, "SELECT count(*) FROM articles WHERE text_chars = length(text)") == [(30,)]
     assert rows(db, "SELECT * FROM article_topic_pairs ORDER BY ALL") == pairs
     assert (
         rows(db, "SELECT doc_id, content_hash, root_id, minhash FROM dedup_signatures ORDER BY 1")

@@ -469,15 +469,18 @@ def test_a_schema_5_warehouse_is_migrated(tmp_path: Path) -> None:
         with pytest.raises(duckdb.ConstraintException):
             raw.execute("UPDATE articles SET dedup_status = 'partial_copy' WHERE article_id = 'b'")
     with wh.connect(db) as c:
-        # 006 (partial copies), then 007 (the feed registry)
-        assert [m.name[:3] for m in wh.migrations(5)] == ["006", "007"]
-        assert wh.schema_version(c) == wh.SCHEMA_VERSION == 7
+        # 006 (partial copies), 007 (the feed registry), 008 (text lengths)
+        assert [m.name[:3] for m in wh.migrations(5)] == ["006", "007", "008"]
+        assert wh.schema_version(c) == wh.SCHEMA_VERSION == 8
         assert c.execute("SELECT count(*) FROM feed_registry").fetchall() == [(0,)]
         rows = c.execute(
-            "SELECT article_id, dedup_status, duplicate_of, similarity, containment "
+            "SELECT article_id, dedup_status, duplicate_of, similarity, containment, text_chars "
             "FROM articles ORDER BY 1"
         ).fetchall()
-        assert rows == [("a", "unique", None, None, None), ("b", "near_duplicate", "a", 0.5, None)]
+        assert rows == [
+            ("a", "unique", None, None, None, 4),
+            ("b", "near_duplicate", "a", 0.5, None, 4),
+        ]
         c.execute(
             "UPDATE articles SET dedup_status = 'partial_copy', containment = 0.9 "
             "WHERE article_id = 'b'"

@@ -576,9 +576,9 @@ def test_an_older_warehouse_gets_the_registry_by_migration(tmp_path: Path) -> No
         con.execute("ALTER TABLE feeds DROP COLUMN ttl_seconds")
         con.execute("DELETE FROM schema_info")
         con.execute("INSERT INTO schema_info (version) VALUES (6)")
-    assert [m.name[:3] for m in wh.migrations(6)] == ["007"]
+    assert [m.name[:3] for m in wh.migrations(6)] == ["007", "008"]
     with wh.connect(db) as con:
-        assert wh.schema_version(con) == wh.SCHEMA_VERSION == 7
+        assert wh.schema_version(con) == wh.SCHEMA_VERSION == 8
         con.execute("INSERT INTO feeds (url, ttl_seconds) VALUES ('https://a.example/f', 60)")
         assert con.execute("SELECT count(*) FROM feed_registry").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM feed_entries").fetchall() == [(0,)]

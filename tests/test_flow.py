@@ -44,6 +44,8 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
     assert one(db, "SELECT count(*) FROM articles WHERE length(text) < 500 OR title IS NULL") == 0
     assert one(db, "SELECT count(*) FROM articles WHERE published_at IS NULL") == 0
     assert one(db, "SELECT count(DISTINCT url) FROM articles") == 30
+    # each text's length is stored with it (the feed-health check reads that, not the texts)
+    assert one(db, "SELECT count(*) FROM articles WHERE text_chars = length(text)") == 30
     assert (
         one(
             db,

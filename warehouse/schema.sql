@@ -161,6 +161,7 @@ CREATE TABLE IF NOT EXISTS articles (
     similarity     DOUBLE,
     containment    DOUBLE CHECK (containment BETWEEN 0 AND 1),
     cluster_id     VARCHAR NOT NULL,
+    text_chars     INTEGER,
     CHECK ((dedup_status = 'unique') = (duplicate_of IS NULL)),
     CHECK (dedup_status <> 'partial_copy' OR containment IS NOT NULL)
 );
@@ -176,6 +177,7 @@ COMMENT ON COLUMN articles.dedup_status IS 'unique; exact_duplicate (same normal
 COMMENT ON COLUMN articles.duplicate_of IS 'The earliest original: an article_id, or ''seed:<seed_id>''. NULL when unique.';
 COMMENT ON COLUMN articles.cluster_id IS 'The story: the earliest original''s id (an article_id or ''seed:<id>''); a unique article is its own cluster. count(DISTINCT cluster_id) counts stories.';
 COMMENT ON COLUMN articles.similarity IS 'Jaccard similarity of word 5-shingles with duplicate_of, in [0, 1]; the site''s boilerplate paragraphs left out.';
+COMMENT ON COLUMN articles.text_chars IS 'length(text), written with it: checks over the history read this column, not the texts.';
 COMMENT ON COLUMN articles.containment IS 'Share of this article''s word 5-shingles found in duplicate_of, in [0, 1] (NULL when unique); the site''s boilerplate paragraphs left out.';
 
 
