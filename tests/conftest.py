@@ -188,3 +188,21 @@ def prefect_server() -> Iterator[str]:
             proc.kill()
         log.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Query a warehouse file read-only (the run that wrote it has closed it)."""
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def cli(*args: object) -> tuple[int, str]:
+    """``corpus-monitor ARGS`` in this process: (exit code, output)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import DEMO_FEEDS, REPO, write_config
-from typer.testing import CliRunner
+from conftest import DEMO_FEEDS, REPO, cli, rows, write_config
 
 from flows import archive
-from flows.cli import app
 from flows.demo import SITE
 from flows.demo.server import SiteServer
 from flows.extract import (
@@ -41,11 +39,6 @@ ARTICLE_COLUMNS = (
 )
 
 
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
 def execute(db: Path, sql: str, params: list | None = None) -> None:
     with duckdb.connect(str(db)) as con:
         con.execute(sql, params or [])
@@ -53,11 +46,6 @@ def execute(db: Path, sql: str, params: list | None = None) -> None:
 
 def files(raw_dir: Path) -> set[Path]:
     return {p for p in raw_dir.rglob("*") if p.is_file()}
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import DEMO_FEEDS, write_config
+from conftest import DEMO_FEEDS, rows, write_config
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -33,11 +33,6 @@ SLUGS = [
     "kharkiv-reconstruction-schools",
     "herring-season-baltic-fishermen",
 ]
-
-
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def rss(site: SiteServer, slugs: list[str], day0: int = 1) -> bytes:

@@ -12,10 +12,8 @@ from urllib.parse import urlsplit
 
 import duckdb
 import pytest
-from conftest import write_config
-from typer.testing import CliRunner
+from conftest import cli, rows, write_config
 
-from flows.cli import app
 from flows.config import Settings, load_settings
 from flows.demo.server import Answer, SiteServer
 from flows.errors import ConfigError
@@ -31,16 +29,6 @@ SLUGS = [
     "coral-reef-heat-study",
     "tallinn-tram-extension",
 ]
-
-
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
-def cli(*args: str) -> tuple[int, str]:
-    out = CliRunner().invoke(app, [str(a) for a in args])
-    return out.exit_code, out.output
 
 
 def config_for(

@@ -6,9 +6,8 @@ import gzip
 import socket
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import write_config
+from conftest import rows, write_config
 
 from flows.demo.server import Answer, SiteServer
 from flows.monitor import monitor
@@ -17,11 +16,6 @@ from flows.urls import article_id
 pytestmark = pytest.mark.e2e
 
 SEED = "seed:000_49a07f57f149fd30"
-
-
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def one(db: Path, sql: str, params: list | None = None):

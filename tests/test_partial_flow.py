@@ -8,10 +8,9 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-import duckdb
 import pytest
 import stories
-from conftest import write_config
+from conftest import rows, write_config
 
 from flows.demo.server import SiteServer
 from flows.monitor import monitor
@@ -77,11 +76,6 @@ def feed(entries: list[tuple[str, str, str]]) -> str:
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
         f"<title>Harbour Ledger</title><link>{{{{BASE_URL}}}}/</link>{items}</channel></rss>"
     )
-
-
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def test_excerpt_and_truncated_pages_are_partial_copies_shared_boilerplate_is_not(
