@@ -527,7 +527,9 @@ class Fetcher:
         if entry is None or not entry.fresh():
             async with self._robot_locks[origin]:  # this event loop's requests wait here
                 lock = _ROBOTS_LOCKS.setdefault(origin, threading.Lock())  # other threads' here
-                await asyncio.to_thread(lock.acquire)
+                # polled, not awaited in a thread: a cancelled wait then never takes the lock
+                while not lock.acquire(blocking=False):
+                    await asyncio.sleep(0.01)
                 try:
                     entry = _ROBOTS.get(origin)
                     if entry is None or not entry.fresh():
