@@ -115,8 +115,12 @@ def _run_flow(config: Path | None, db: Path | None, due_only: bool = False) -> d
     _need_feeds(settings, config)
     _prefect_env()
     from flows.monitor import monitor
+    from flows.pipeline import warm_up
     from flows.runners import api_for_workers, configured
 
+    # what the run will need, loaded while Prefect's temporary server starts (seconds in which
+    # this process mostly waits): the quality suites, and the extraction processes' fork server
+    warm_up(settings, quality=True, fork_server=True)
     flow = configured(monitor, settings)  # [pipeline] task_runner: local threads or Dask
     with api_for_workers(settings):
         return flow(

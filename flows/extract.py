@@ -299,19 +299,30 @@ POOL_MIN_PAGES = 48
 _pools: dict[int, ProcessPoolExecutor] = {}
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per process and size, kept for the next batch (workers import trafilatura once).
+def _context() -> multiprocessing.context.BaseContext:
+    """forkserver, not fork: the flow process runs threads (Prefect, httpx), and forking a
+    threaded process can copy a held lock into the child."""
+    context = multiprocessing.get_context("forkserver")
+    # the server imports the main module (as by default) and trafilatura once, and every
+    # extraction process starts with them (when this process's fork server is not running yet)
+    context.set_forkserver_preload(["__main__", "trafilatura"])
+    return context
 
-    forkserver, not fork: the flow process runs threads (Prefect, httpx), and forking a threaded
-    process can copy a held lock into the child.
-    """
+
+def start_fork_server() -> None:
+    """Start the fork server the extraction processes start from: it imports trafilatura, about
+    a second of one core, which a run can spend while it waits for Prefect's server to start."""
+    _context()
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process and size, kept for the next batch (workers import trafilatura once)."""
     if workers not in _pools:
-        context = multiprocessing.get_context("forkserver")
-        # the server imports the main module (as by default) and trafilatura once, and every
-        # extraction process starts with them (when this process's fork server is not running yet)
-        context.set_forkserver_preload(["__main__", "trafilatura"])
         _pools[workers] = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=skip_unused_metadata
+            max_workers=workers, mp_context=_context(), initializer=lighter_metadata
         )
         if len(_pools) == 1:
             atexit.register(shutdown_pools)
@@ -326,14 +337,22 @@ def _no_license(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
-def skip_unused_metadata() -> None:
-    """In an extraction process: trafilatura's metadata pass also collects a page's categories,
-    tags and license, which the warehouse does not keep (about 2 ms of a page's 16, an eighth:
-    BENCHMARKS.md). trafilatura has no option to leave them out, so the extraction processes,
-    which run trafilatura for nothing else, replace those two collectors with ones that find
-    nothing. Text, title, author, date, site name and language do not change
-    (tests/test_extract.py extracts the same pages both ways)."""
+def lighter_metadata() -> None:
+    """In an extraction process, which runs trafilatura for nothing else: its metadata pass
+    without what the warehouse does not keep, and with a faster byline search. Text, title,
+    author, date, site name and language do not change (tests/test_extract.py extracts the
+    same pages both ways; tests/test_authors.py compares the byline searches).
+
+    - Categories, tags and license: about 2 ms of a page's 16 (BENCHMARKS.md). trafilatura has
+      no option to leave them out, so their two collectors are replaced with ones that find
+      nothing.
+    - Bylines: trafilatura's search costs about 5 ms on a page whose meta tags name no author;
+      :mod:`flows.authors` gives the same answer in about 2 (when it applies to the installed
+      trafilatura).
+    """
     from trafilatura import metadata
+
+    from flows import authors
 
     for name, stub in (
         ("extract_catstags", _no_categories_or_tags),
@@ -341,6 +360,7 @@ def skip_unused_metadata() -> None:
     ):
         if callable(getattr(metadata, name, None)):
             setattr(metadata, name, stub)
+    authors.install()
 
 
 def _ready(_: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ from flows.extract import (
     Page,
     extract_and_archive,
     extract_pages,
+    start_fork_server,
     warm_pool,
 )
 from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
@@ -91,19 +93,29 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def warm_up(settings: Settings, *, quality: bool = False, pages: int = 0) -> threading.Thread:
+def warm_up(
+    settings: Settings, *, quality: bool = False, pages: int = 0, fork_server: bool = False
+) -> threading.Thread:
     """In the background: load the data-quality suites (Great Expectations takes seconds to
     import) and, for a run with enough pages for the process pool, start the extraction
-    processes; the run goes on reading feeds and fetching meanwhile. Errors are left to the
-    real calls to report."""
+    processes; the run goes on reading feeds and fetching meanwhile. ``fork_server``: start
+    only the process the extraction processes will fork from, before the run knows whether it
+    has pages (``corpus-monitor run`` does this while Prefect's server starts). Errors are left
+    to the real calls to report."""
+    local_pool = (
+        settings.pipeline.task_runner == "local"
+        and (settings.pipeline.extract_workers or os.cpu_count() or 1) > 1
+    )
 
     def go() -> None:
         with contextlib.suppress(Exception):
+            if fork_server and local_pool:
+                start_fork_server()
             if quality and settings.quality.enabled:
                 from flows import quality as q
 
                 q.gates(settings.quality.expectations_dir)
-            if pages >= POOL_MIN_PAGES and settings.pipeline.task_runner == "local":
+            if pages >= POOL_MIN_PAGES and local_pool:
                 warm_pool(settings.pipeline.extract_workers)
 
     thread = threading.Thread(target=go, name="corpus-monitor-warm-up", daemon=True)
