@@ -1,5 +1,6 @@
 """Extraction: trafilatura's fallback extractors run for short extractions (adaptive) or for every
-page (thorough); the extraction processes skip the metadata the warehouse does not keep."""
+page (thorough); the extraction processes skip the metadata the warehouse does not keep and
+search bylines in one pass."""
 
 from __future__ import annotations
 
@@ -39,18 +40,22 @@ def test_fallbacks_run_for_short_extractions_only(items: int, fallbacks_ran: boo
         assert not adaptive.startswith("- ") and SENTENCE in adaptive
 
 
-def _metadata_collectors(_: int) -> tuple[bool, bool]:
+def _metadata_collectors(_: int) -> tuple[bool, bool, bool]:
     from trafilatura import metadata
+
+    from flows import authors
 
     return (
         metadata.extract_catstags([], None) == [],  # type: ignore[arg-type]
         metadata.extract_license(None) is None,  # type: ignore[arg-type]
+        metadata.extract_author is authors.extract_author,
     )
 
 
-def test_extraction_processes_skip_unused_metadata_and_extract_the_same(tmp_path: Path) -> None:
+def test_extraction_processes_use_lighter_metadata_and_extract_the_same(tmp_path: Path) -> None:
     """The pool's processes leave out categories, tags and license (the warehouse keeps none
-    of them) and extract exactly what this process does with trafilatura untouched."""
+    of them), search bylines in one pass, and extract exactly what this process does with
+    trafilatura untouched."""
     from trafilatura import metadata
 
     from flows.extract import POOL_MIN_PAGES, _pool, extract_pages
@@ -66,9 +71,12 @@ def test_extraction_processes_skip_unused_metadata_and_extract_the_same(tmp_path
         return [(r.reason, r.detail) if isinstance(r, FetchError) else r for r in results]
 
     in_pool = comparable(extract_pages(pages, workers=2))
-    assert metadata.extract_catstags.__module__ == "trafilatura.metadata"  # untouched here
+    # untouched here
+    assert metadata.extract_catstags.__module__ == "trafilatura.metadata"
+    assert metadata.extract_author.__module__ == "trafilatura.metadata"
     here = comparable(extract_pages(pages, workers=1))
     assert in_pool == here
     assert sum(1 for a in here if not isinstance(a, tuple)) >= len(articles) - 2
-    # the stubs are in place in the pool's processes (the saving is not silently lost)
-    assert set(_pool(2).map(_metadata_collectors, range(4))) == {(True, True)}
+    # the stubs and the byline search are in place in the pool's processes (the saving is not
+    # silently lost)
+    assert set(_pool(2).map(_metadata_collectors, range(4))) == {(True, True, True)}
