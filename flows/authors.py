@@ -125,7 +125,7 @@ def _search(tree: Any) -> tuple[tuple[list[Any], list[Any], list[Any]], set[Any]
 
 
 def extract_author(tree: Any) -> str | None:
-    """What ``trafilatura.metadata.extract_author(tree)`` returns (in one pass for a page's root)."""
+    """What ``trafilatura.metadata.extract_author(tree)`` returns (in one pass for a root)."""
     from trafilatura import metadata
     from trafilatura.htmlprocessing import prune_unwanted_nodes
     from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
