@@ -109,11 +109,31 @@ class Gates:
         self.root = root
         self.ctx = gx.get_context(mode="file", context_root_dir=str(root))
 
-    def validate(self, suite: str, df: pd.DataFrame, params: dict[str, Any]) -> list[Outcome]:
+    def validate(
+        self, suite: str, df: pd.DataFrame, params: dict[str, Any], *, basic: bool = False
+    ) -> list[Outcome]:
+        """The suite's checkpoint on ``df``. ``basic``: its validations alone, with counts but
+        no row indices (GX's BASIC result format), which costs GX about 0.1 s less a call; a
+        checkpoint with actions always runs whole."""
         checkpoint = self.ctx.checkpoints.get(suite)
-        result = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=params)
+        batch = {"dataframe": df}
+        if basic and not checkpoint.actions:
+            fmt = {"result_format": "BASIC"}
+            return self._outcomes(
+                suite,
+                [
+                    self.ctx.validation_definitions.get(v.name).run(
+                        batch_parameters=batch, expectation_parameters=params, result_format=fmt
+                    )
+                    for v in checkpoint.validation_definitions
+                ],
+            )
+        result = checkpoint.run(batch_parameters=batch, expectation_parameters=params)
+        return self._outcomes(suite, list(result.run_results.values()))
+
+    def _outcomes(self, suite: str, runs: list[Any]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        for run in result.run_results.values():
+        for run in runs:
             for r in run.results:
                 cfg, res = r.expectation_config, r.result or {}
                 if cfg is None:  # pragma: no cover - GX always sets it on checkpoint results
@@ -188,11 +208,16 @@ def check_articles(
     rows: Sequence[dict[str, Any]], q: QualitySettings, params: dict[str, Any]
 ) -> ArticleCheck:
     df = article_frame(rows)
-    outcomes = [
-        o
-        for o in gates(q.expectations_dir).validate(ARTICLES, df, params)
-        if not _skipped(o.expectation, o.column, q)
-    ]
+    g = gates(q.expectations_dir)
+
+    def validate(basic: bool) -> list[Outcome]:
+        found = g.validate(ARTICLES, df, params, basic=basic)
+        return [o for o in found if not _skipped(o.expectation, o.column, q)]
+
+    # a batch nearly always passes: the rows that fail are asked for only when some do
+    outcomes = validate(basic=True)
+    if not all(o.success for o in outcomes):
+        outcomes = validate(basic=False)
     failures: dict[int, list[dict[str, Any]]] = {}
     for o in outcomes:
         for i in o.failing:
