@@ -204,13 +204,13 @@ def _canonical_link(fetched: str, declared: str | None) -> str:
 THOROUGH_BELOW_CHARS = 1500
 
 
-def _bare_extraction(html: str, url: str, *, fast: bool) -> Any:
+def _bare_extraction(html: str, url: str, *, fast: bool, metadata: bool = True) -> Any:
     import trafilatura  # imported here: a worker process pays for it once, the CLI never
 
     return trafilatura.bare_extraction(
         html,
         url=url,
-        with_metadata=True,
+        with_metadata=metadata,
         include_comments=False,
         date_extraction_params=_DATE_PARAMS,
         fast=fast,
@@ -227,7 +227,11 @@ def extract_page(page: Page, min_chars: int = 0, *, thorough: bool = False) -> E
         html = _decode(page.body, page.charset)
         doc = _bare_extraction(html, page.url, fast=not thorough)
         if not thorough and len(getattr(doc, "text", None) or "") < THOROUGH_BELOW_CHARS:
-            doc = _bare_extraction(html, page.url, fast=False)
+            if doc is None:
+                doc = _bare_extraction(html, page.url, fast=False)
+            else:  # the fallbacks change the text only: the metadata found stays
+                full = _bare_extraction(html, page.url, fast=False, metadata=False)
+                doc.text = None if full is None else full.text
     except Exception as e:  # trafilatura raises a wide range of lxml/parser errors
         raise FetchError("empty_extraction", f"{page.url}: extraction failed: {e}") from None
     if isinstance(doc, dict):  # only with as_dict=True; keeps the type checker honest

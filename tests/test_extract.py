@@ -4,6 +4,7 @@ search bylines in one pass."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,24 @@ def list_page(items: int) -> Page:
     body = "".join(f"<li>{SENTENCE} Part {i}.</li>" for i in range(items))
     url = f"http://news.test/list-{items}"
     item = FeedItem("http://news.test/feed", url, url, None, None, None, None)
-    return Page(url, f"<html><body><ul>{body}</ul></body></html>".encode(), "utf-8", item)
+    head = (
+        "<head><title>Harbour budget | The Gazette</title>"
+        '<meta name="author" content="Ann Lee"><meta property="og:site_name" content="Gazette">'
+        '<meta property="article:published_time" content="2026-03-02T10:00:00Z"></head>'
+    )
+    html = f"<html lang='en'>{head}<body><ul>{body}</ul></body></html>"
+    return Page(url, html.encode(), "utf-8", item)
 
 
 @pytest.mark.parametrize(("items", "fallbacks_ran"), [(10, True), (20, False)])
 def test_fallbacks_run_for_short_extractions_only(items: int, fallbacks_ran: bool) -> None:
     page = list_page(items)
-    thorough = extract_page(page, thorough=True).text
-    adaptive = extract_page(page).text
+    thorough_article = extract_page(page, thorough=True)
+    adaptive_article = extract_page(page)
+    # the metadata of the first, fast pass is what the thorough extraction finds
+    assert adaptive_article.author == "Ann Lee" and adaptive_article.site_name == "Gazette"
+    assert replace(adaptive_article, text="") == replace(thorough_article, text="")
+    thorough, adaptive = thorough_article.text, adaptive_article.text
     assert thorough.startswith("- ")  # the fallbacks' rendering of the list
     fast_length = len(adaptive.replace("- ", ""))
     assert (fast_length < THOROUGH_BELOW_CHARS) == fallbacks_ran
