@@ -21,6 +21,7 @@ from copy import deepcopy
 from typing import Any
 
 from lxml.etree import XPath
+from trafilatura.metadata import extract_author as trafilatura_search  # before install()
 
 # sha256 of the XPath text of trafilatura 2.3.1's AUTHOR_XPATHS then AUTHOR_DISCARD_XPATHS,
 # one per line: the searches written out below
@@ -128,12 +129,10 @@ def extract_author(tree: Any) -> str | None:
     """What ``trafilatura.metadata.extract_author(tree)`` returns (in one pass for a root)."""
     from trafilatura import metadata
     from trafilatura.htmlprocessing import prune_unwanted_nodes
-    from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
+    from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
-    if tree.getparent() is not None:  # written for the root: trafilatura's own way
-        subtree = prune_unwanted_nodes(deepcopy(tree), AUTHOR_DISCARD_XPATHS)
-        author = metadata.extract_metainfo(subtree, AUTHOR_XPATHS, len_limit=120)
-        return metadata.normalize_authors(None, author) if author else author
+    if tree.getparent() is not None:  # written for the root: trafilatura's own search
+        return trafilatura_search(tree)
     searches, deleted = _search(tree)
     # elements with a deleted part under them
     holding = {a for d in deleted for a in d.iterancestors()}
