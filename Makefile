@@ -12,8 +12,11 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # pip's and other tools' caches stay in the project too.
 export XDG_CACHE_HOME ?= $(CURDIR)/.cache
 
+# The wall clock moved (libfaketime); monotonic clocks stay real, so timeouts keep their length.
+SHIFTED := FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f
+
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format clean bench bench-pipeline bench-dedup server serve-demo chromium bench-topics
+.PHONY: help install demo test test-clock faketime lint format clean bench bench-pipeline bench-dedup server serve-demo chromium bench-topics
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,11 +39,24 @@ server: $(STAMP) ## Start the Prefect server and UI on http://127.0.0.1:4200 (st
 serve-demo: $(STAMP) ## Serve the scheduled deployment on the demo site (needs `make server`)
 	$(BIN)/corpus-monitor serve --demo
 
-test: $(STAMP) chromium ## Run the test suite (offline, loopback servers, real DuckDB/Prefect/browser)
+test: $(STAMP) chromium faketime ## Run the test suite (offline; real DuckDB, Prefect, browser), the dated tests again a year ahead
 	$(BIN)/python -m pytest -q
+	@echo "the date-dependent tests (-m clock) again, with the clock a year ahead:"
+	$(SHIFTED) '+1y' $(BIN)/python -m pytest -q -m clock -p no:cacheprovider
 
-# The browser test drives Debian's headless Chromium; installed here when missing (needs root
-# or sudo, and Debian's package registry).
+test-clock: $(STAMP) chromium faketime ## The whole suite with the clock a year ahead, then a year back
+	$(SHIFTED) '+1y' $(BIN)/python -m pytest -q -p no:cacheprovider
+	$(SHIFTED) '-1y' $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The browser test drives Debian's headless Chromium; the shifted-clock run uses Debian's
+# libfaketime. Both are installed here when missing (needs root or sudo, and Debian's registry).
+faketime:
+	@command -v faketime >/dev/null 2>&1 || { \
+	  echo "installing Debian's faketime for the shifted-clock tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; }
+
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser test"; \

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import duckdb
 
 from flows import __version__
-from flows.errors import ConfigError, CorpusMonitorError
+from flows.errors import ConfigError, CorpusMonitorError, WarehouseBusy
 
 app = typer.Typer(
     name="corpus-monitor",
@@ -73,7 +73,27 @@ def _prefect_env() -> None:
 
 def _fail(err: CorpusMonitorError) -> typer.Exit:
     typer.echo(f"corpus-monitor: {err}", err=True)
+    _forget_frames(err)
     return typer.Exit(err.exit_code)
+
+
+def _forget_frames(err: BaseException) -> None:
+    """Drop the frames an error carries (and the errors it chains). Prefect keeps a failed
+    run's exception until the process ends; its frames hold DuckDB objects, which the
+    interpreter then cannot free and reports at exit as dozens of `nanobind: leaked` lines."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb = e.__traceback__
+        while tb is not None:
+            with suppress(RuntimeError):  # a frame still running is left alone
+                tb.tb_frame.clear()
+            tb = tb.tb_next
+        todo += [e.__cause__, e.__context__]
 
 
 def _jsonable(v: Any) -> Any:
@@ -112,7 +132,7 @@ def _run_flow(config: Path | None, db: Path | None, due_only: bool = False) -> d
     from flows.config import load_settings
 
     settings = load_settings(config, db)  # a bad config stops here, before Prefect starts
-    _need_feeds(settings, config)
+    _preflight(settings, config)
     _prefect_env()
     from flows.monitor import monitor
     from flows.pipeline import warm_up
@@ -128,10 +148,13 @@ def _run_flow(config: Path | None, db: Path | None, due_only: bool = False) -> d
         )
 
 
-def _need_feeds(settings: Any, config: Path | None) -> None:
-    """Stop before Prefect starts when there is no feed at all: none in the config, none in
-    the warehouse's registry."""
-    if settings.feeds or _registry_size(settings):
+def _preflight(settings: Any, config: Path | None) -> None:
+    """What a run needs, checked before Prefect starts: the seed corpus's folder, a warehouse
+    that opens (not some other file), and a feed at all (in the config or the registry)."""
+    from flows.config import check_seeds_folder
+
+    check_seeds_folder(settings, config)
+    if _registry_size(settings) or settings.feeds:
         return
     raise ConfigError(
         f"{config or 'config'}: feeds: no [[feeds]] configured and none added "
@@ -140,17 +163,24 @@ def _need_feeds(settings: Any, config: Path | None) -> None:
 
 
 def _registry_size(settings: Any) -> int:
+    """Feeds in the warehouse's registry (0 without a warehouse). With feeds in the config, a
+    warehouse held by another process counts 0: the run itself waits for it."""
     from flows import warehouse as wh
 
-    path = settings.warehouse.path
-    if not path.exists():
-        return 0
     ws = settings.warehouse
-    with wh.connect(path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait) as con:
-        if wh.schema_version(con) < 7:
-            return 0  # no registry before schema 7
-        ((n,),) = con.execute("SELECT count(*) FROM feed_registry").fetchall()
-        return int(n)
+    if not ws.path.exists():
+        return 0
+    retries = 0 if settings.feeds else ws.busy_retries
+    try:
+        with wh.connect(ws.path, read_only=True, retries=retries, wait=ws.busy_wait) as con:
+            if wh.schema_version(con) < 7:
+                return 0  # no registry before schema 7
+            ((n,),) = con.execute("SELECT count(*) FROM feed_registry").fetchall()
+            return int(n)
+    except WarehouseBusy:
+        if settings.feeds:
+            return 0
+        raise
 
 
 @app.command()
@@ -171,6 +201,7 @@ def run(
         raise _fail(e) from None
     except Exception as e:  # the flow failed: Prefect has logged the traceback
         typer.echo(f"corpus-monitor: the run failed: {type(e).__name__}: {e}", err=True)
+        _forget_frames(e)
         raise typer.Exit(1) from None
     if summary.get("status") == "skipped":
         typer.echo(f"corpus-monitor: {summary['error']}", err=True)
@@ -247,7 +278,7 @@ def serve(
             raise ConfigError(
                 f'{config or "config"}: schedule: no [schedule] (every = "15m" or cron = ...)'
             )
-        _need_feeds(settings, config)
+        _preflight(settings, config)
     except CorpusMonitorError as e:
         raise _fail(e) from None
     _prefect_env()
@@ -1379,4 +1410,5 @@ def main() -> None:
         app()
     except CorpusMonitorError as e:  # anything not caught in a command
         typer.echo(f"corpus-monitor: {e}", err=True)
+        _forget_frames(e)
         sys.exit(e.exit_code)

@@ -630,3 +630,15 @@ def load_settings(path: str | Path | None, db: str | Path | None = None) -> Sett
             update={"warehouse": settings.warehouse.model_copy(update={"path": Path(db)})}
         )
     return settings
+
+
+def check_seeds_folder(settings: Settings, config: str | Path | None) -> None:
+    """A run checks every article against the seed corpus: without its folder, every copy of a
+    seed would pass as unique. Checked before a run starts (reading commands do not need it)."""
+    path = settings.seeds.path
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise ConfigError(
+            f"{find_config(config) or 'config'}: seeds.path: {path} {what} (create it, even "
+            "empty, or point seeds.path at the seed corpus)"
+        )

@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,7 @@ from conftest import DEMO_FEEDS, REPO, cli, rows, write_config
 
 from flows import archive
 from flows.demo import SITE
-from flows.demo.server import SiteServer
+from flows.demo.server import SiteServer, render
 from flows.extract import (
     ArchivedPage,
     Extracted,
@@ -55,6 +56,7 @@ class Demo:
     base_url: str
     feeds: list[str]
     seeds: Path
+    today: date  # the day the site's dates were relative to
 
     @property
     def db(self) -> Path:
@@ -74,7 +76,7 @@ def demo_run(prefect, tmp_path_factory: pytest.TempPathFactory) -> Demo:
         cfg = write_config(folder / "c.toml", feeds=feeds, db=folder / "w.duckdb", seeds=seeds)
         summary = monitor(config=str(cfg))
     assert summary["status"] == "completed" and summary["articles_new"] == 30
-    return Demo(folder, root, site.base_url, feeds, seeds)
+    return Demo(folder, root, site.base_url, feeds, seeds, site.today)
 
 
 @dataclass
@@ -125,8 +127,7 @@ def test_every_fetched_page_is_in_the_archive(demo_run: Demo) -> None:
         path = url.removeprefix(demo_run.base_url + "/")
         if path.startswith("slow/"):  # the slow path serves an article after a delay
             path = f"articles/{path.removeprefix('slow/')}.html"
-        served = (demo_run.site_root / path).read_bytes()
-        assert body == served.replace(b"{{BASE_URL}}", demo_run.base_url.encode())
+        assert body == render(demo_run.site_root / path, demo_run.base_url, demo_run.today)
         # (a page names its article: the slow path's page is /articles/coral-reef-heat-study)
         assert aid is None or aid in {
             article_id(url),
@@ -212,6 +213,7 @@ def test_reextract_rebuilds_every_text_without_a_request(
     assert code == 2
 
 
+@pytest.mark.clock
 def test_prune_frees_old_pages_and_orphans(warehouse: Copy) -> None:
     db, raw_dir = warehouse.db, warehouse.raw_dir
     cfg = with_retention(warehouse.config, raw_days=30)
@@ -272,6 +274,7 @@ def test_prune_keeps_pages_forever_when_told(warehouse: Copy) -> None:
     assert rows(db, "SELECT count(*) FROM raw_pages") == [(31,)]
 
 
+@pytest.mark.clock
 def test_each_run_prunes_at_its_end(prefect, demo_run: Demo, warehouse: Copy) -> None:
     db, raw_dir = warehouse.db, warehouse.raw_dir
     cfg = with_retention(warehouse.config, raw_days=30)
@@ -284,7 +287,8 @@ def test_each_run_prunes_at_its_end(prefect, demo_run: Demo, warehouse: Copy) ->
     )
     orphan = archive.store(raw_dir, b"<html>left by a run that died before its commit</html>")
     port = int(demo_run.base_url.rsplit(":", 1)[1])
-    with SiteServer(demo_run.site_root, port=port) as site:  # the same site, the same URLs
+    # the same site, the same URLs, the same dates
+    with SiteServer(demo_run.site_root, port=port, today=demo_run.today) as site:
         summary = monitor(config=str(cfg))
         assert not [p for p in site.paths() if p.startswith("/articles/")]
     assert summary["status"] == "completed"

@@ -8,6 +8,8 @@ import pytest
 
 from flows.cadence import feed_ttl, next_poll, per_day, poll_interval
 
+pytestmark = pytest.mark.clock  # also run with the clock a year ahead
+
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 H = 3600
 

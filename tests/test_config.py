@@ -31,6 +31,7 @@ russia = ["Russia", "Russian", "Kremlin", "Moscow"]
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "seeds").mkdir(parents=True, exist_ok=True)
     p = tmp_path / "corpus-monitor.toml"
     p.write_text(text, encoding="utf-8")
     return p
@@ -154,9 +155,13 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "flows", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "flows", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -168,6 +173,42 @@ def test_cli_exits_2_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, out.stderr
     assert "network.timeout_seconds" in lines[0]
     assert not (tmp_path / ".prefect").exists()  # stopped before Prefect started
+
+
+def test_a_missing_seeds_folder_stops_a_run_before_prefect_starts(tmp_path: Path) -> None:
+    from flows.config import check_seeds_folder
+
+    text = GOOD.replace('path = "seeds"', 'path = "no-such-seeds"')
+    cfg = write(tmp_path, text.replace("[[feeds]]", '[schedule]\nevery = "1h"\n[[feeds]]'))
+    settings = load_settings(cfg)  # reading commands (query, status) do not need the seeds
+    with pytest.raises(ConfigError, match=r"toml: seeds\.path: .*no-such-seeds does not exist"):
+        check_seeds_folder(settings, cfg)
+    (tmp_path / "a-file").write_text("not a folder")
+    other = write(tmp_path / "other", GOOD.replace('path = "seeds"', 'path = "../a-file"'))
+    with pytest.raises(ConfigError, match=r"seeds\.path: .*a-file is not a folder"):
+        check_seeds_folder(load_settings(other), other)
+    for command in ("run", "serve"):
+        out = _cli(command, "--config", str(cfg), cwd=tmp_path)
+        assert out.returncode == 2 and out.stdout == ""
+        (line,) = out.stderr.strip().splitlines()  # one line: no Prefect output, no traceback
+        assert line.startswith("corpus-monitor: ") and "seeds.path" in line, line
+
+
+def test_an_error_inside_a_run_exits_with_the_error_and_nothing_after_it(
+    tmp_path: Path,
+) -> None:
+    """A seed that is not UTF-8 fails the run inside Prefect: the process ends with the error,
+    and nothing after it (no `nanobind: leaked ...` report of objects the run kept)."""
+    # a closed loopback port (refused by the address check anyway): nothing leaves the machine
+    cfg = write(tmp_path, GOOD.replace("https://example.org/rss.xml", "http://127.0.0.1:9/rss"))
+    (tmp_path / "seeds" / "bad.txt").write_bytes(b"\xff\xfe not UTF-8")
+    out = _cli("run", "--config", str(cfg), cwd=tmp_path, timeout=180)
+    assert out.returncode == 2
+    assert "nanobind" not in out.stderr and "leaked" not in out.stderr, out.stderr[-2000:]
+    mine = [ln for ln in out.stderr.splitlines() if ln.startswith("corpus-monitor: ")]
+    assert len(mine) == 1 and "bad.txt: seed is not UTF-8" in mine[0]
+    after = out.stderr.split(mine[0], 1)[1].strip().splitlines()
+    assert all("Stopping temporary server" in ln for ln in after), after
 
 
 def test_cli_missing_config_exits_2(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from flows.config import load_settings
 from flows.demo.server import Answer, SiteServer
 from flows.monitor import due_feeds, monitor
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # clock: also run a year ahead
 
 SLUGS = [
     "tesla-q3-deliveries",

@@ -19,6 +19,8 @@ from flows.demo.server import Answer, SiteServer
 from flows.errors import ConfigError
 from flows.monitor import due_feeds, monitor
 
+pytestmark = pytest.mark.clock  # also run with the clock a year ahead
+
 XML = (("Content-Type", "application/rss+xml"),)
 PLAIN_XML = (("Content-Type", "application/xml"),)
 HTML = (("Content-Type", "text/html; charset=utf-8"),)

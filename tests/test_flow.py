@@ -26,6 +26,7 @@ def aid(site: SiteServer, slug: str) -> str:
     return article_id(site.url(f"/articles/{slug}.html"))
 
 
+@pytest.mark.clock
 def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_path: Path) -> None:
     db = tmp_path / "corpus.duckdb"
     summary = monitor(config=str(demo_config))
@@ -179,7 +180,7 @@ def test_changed_feed_fetches_only_the_new_entry(
     xml = feed.read_text(encoding="utf-8")
     new_item = (
         "<item><title>Extra</title><link>{{BASE_URL}}/articles/extra.html?utm_source=x</link>"
-        "<pubDate>Wed, 18 Nov 2026 10:00:00 GMT</pubDate></item>"
+        "<pubDate>{{DATE -1 10:00 rfc822}}</pubDate></item>"
     )
     feed.write_text(xml.replace("<item>", new_item + "<item>", 1), encoding="utf-8")
     page = (site.root / "articles" / "tesla-q3-deliveries.html").read_text(encoding="utf-8")

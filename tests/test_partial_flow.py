@@ -16,7 +16,7 @@ from flows.demo.server import SiteServer
 from flows.monitor import monitor
 from flows.urls import article_id
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # clock: also run a year ahead
 
 TITLE = "Grain shipments through Gdansk rise by a third"
 # the story as the site tells it names Russia (the topic the copies are counted under)
@@ -85,15 +85,15 @@ def test_excerpt_and_truncated_pages_are_partial_copies_shared_boilerplate_is_no
     (root / "articles").mkdir(parents=True)
     (root / "feeds").mkdir()
     (root / "articles" / "grain.html").write_text(
-        html(TITLE, [*WIRE, BLOCK], "2026-11-02T08:00:00Z"), encoding="utf-8"
+        html(TITLE, [*WIRE, BLOCK], "{{DATE -17 08:00 iso}}"), encoding="utf-8"
     )
-    entries = [("/articles/grain.html", TITLE, "Mon, 02 Nov 2026 08:00:00 GMT")]
+    entries = [("/articles/grain.html", TITLE, "{{DATE -17 08:00 rfc822}}")]
     for i, (title, text) in enumerate(ITEMS):
         (root / "articles" / f"item{i}.html").write_text(
-            html(title, [text, BLOCK], f"2026-11-02T1{i}:00:00Z"), encoding="utf-8"
+            html(title, [text, BLOCK], f"{{{{DATE -17 1{i}:00 iso}}}}"), encoding="utf-8"
         )
     entries += [
-        (f"/articles/item{i}.html", t, f"Mon, 02 Nov 2026 1{i}:00:00 GMT")
+        (f"/articles/item{i}.html", t, f"{{{{DATE -17 1{i}:00 rfc822}}}}")
         for i, (t, _) in enumerate(ITEMS[:-1])
     ]
     (root / "feeds" / "ledger.xml").write_text(feed(entries), encoding="utf-8")
@@ -110,17 +110,17 @@ def test_excerpt_and_truncated_pages_are_partial_copies_shared_boilerplate_is_no
         # later: an aggregator's excerpt, a paywalled mirror's first half, one more item
         (root / "articles" / "grain-excerpt.html").write_text(
             html(TITLE, [*WIRE[:2], "Continue reading at the Harbour Ledger"],
-                 "2026-11-03T07:00:00Z"),
+                 "{{DATE -16 07:00 iso}}"),
             encoding="utf-8",
         )  # fmt: skip
         (root / "articles" / "grain-mirror.html").write_text(
-            html(TITLE, [*WIRE[:4], "Subscribe to read more."], "2026-11-03T07:30:00Z"),
+            html(TITLE, [*WIRE[:4], "Subscribe to read more."], "{{DATE -16 07:30 iso}}"),
             encoding="utf-8",
         )
         entries += [
-            ("/articles/grain-excerpt.html", TITLE, "Tue, 03 Nov 2026 07:00:00 GMT"),
-            ("/articles/grain-mirror.html", TITLE, "Tue, 03 Nov 2026 07:30:00 GMT"),
-            (f"/articles/item{len(ITEMS) - 1}.html", ITEMS[-1][0], "Tue, 03 Nov 2026 08:00:00 GMT"),
+            ("/articles/grain-excerpt.html", TITLE, "{{DATE -16 07:00 rfc822}}"),
+            ("/articles/grain-mirror.html", TITLE, "{{DATE -16 07:30 rfc822}}"),
+            (f"/articles/item{len(ITEMS) - 1}.html", ITEMS[-1][0], "{{DATE -16 08:00 rfc822}}"),
         ]
         (root / "feeds" / "ledger.xml").write_text(feed(entries), encoding="utf-8")
         second = monitor(config=str(cfg))

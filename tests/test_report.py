@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -14,9 +15,11 @@ from flows.demo.server import SiteServer
 from flows.monitor import monitor
 from flows.urls import article_id
 
+pytestmark = pytest.mark.clock  # also run with the clock a year ahead
+
 RUSSIAN_PAGE = """<!DOCTYPE html>
 <html lang="ru"><head><meta charset="utf-8"><title>Кремль ответил Маску</title>
-<meta property="article:published_time" content="2026-11-20T09:00:00Z"></head>
+<meta property="article:published_time" content="{{DATE -1 09:00 iso}}"></head>
 <body><article><h1>Кремль ответил Маску</h1>
 <p>В Кремле в пятницу прокомментировали заявление Илона Маска о переговорах. Представитель
 Кремля сказал, что Россия открыта к диалогу, но не будет обсуждать условия через социальные
@@ -30,7 +33,7 @@ RUSSIAN_PAGE = """<!DOCTYPE html>
 RUSSIAN_ITEM = """    <item>
       <title>Кремль ответил Маску</title>
       <link>{{BASE_URL}}/articles/ru-kremlin-musk.html</link>
-      <pubDate>Fri, 20 Nov 2026 09:00:00 GMT</pubDate>
+      <pubDate>{{DATE -1 09:00 rfc822}}</pubDate>
     </item>
 """
 
@@ -226,6 +229,18 @@ def test_export_shell_retag_and_topic_artifact(
 
     md = asyncio.run(topics_artifact())
     assert md is not None and "| musk |" in md and "| russia |" in md
+    # the window is the last 14 days: the site dates Musk stories inside it (a week old) and
+    # outside it (five weeks and more); the artifact counts the ones inside, and only those
+    since = (datetime.now(UTC) - timedelta(days=14)).date()
+    with duckdb.connect(str(db), read_only=True) as con:
+        inside, outside = con.execute(
+            "SELECT sum(articles) FILTER (day >= ?), sum(articles) FILTER (day < ?) "
+            "FROM topic_daily WHERE topic = 'musk'",
+            [since, since],
+        ).fetchone()
+    assert inside >= 1 and outside >= 3
+    (shown,) = re.findall(r"^\| musk \| (\d+) \|", md, re.M)
+    assert int(shown) == inside
 
     # a manual export, and the shell
     cli = [sys.executable, "-m", "flows"]

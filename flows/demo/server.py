@@ -1,6 +1,7 @@
 """A loopback HTTP server for the demo site and the tests: real bytes over real sockets.
 
-It serves a folder, replacing ``{{BASE_URL}}`` in text files with its own address, and answers
+It serves a folder, replacing ``{{BASE_URL}}`` in text files with its own address and
+``{{DATE ...}}`` with a date relative to the day it serves (see :func:`render_dates`), and answers
 conditional GETs (ETag / Last-Modified → 304) like a real web server. A few paths behave like the
 faults real sites have:
 
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +37,57 @@ _TYPES = {
     ".json": "application/json",
 }
 _TEXT = {".html", ".xml", ".atom", ".txt", ".json"}
+
+# {{DATE -7 15:30 rfc822}}: seven days before the day served, 15:30 UTC, as an RFC 822 date.
+_DATE = re.compile(rb"\{\{DATE ([+-]?\d+)(?: (\d\d):(\d\d))? (iso|rfc822|dotted|long|ap)\}\}")
+_AP_MONTHS = (
+    "Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.", "Dec."
+)  # fmt: skip
+
+
+def format_date(when: datetime, style: str) -> str:
+    """``when`` (UTC) written as the demo outlets write dates."""
+    if style == "iso":
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "rfc822":
+        return email.utils.format_datetime(when, usegmt=True)
+    if style == "dotted":  # Baltic Wire: 06.11.2026 13:00 UTC
+        return when.strftime("%d.%m.%Y %H:%M UTC")
+    if style == "long":  # The Meridian Ledger: Tuesday 15 September 2026, 10:20 GMT
+        return f"{when:%A} {when.day} {when:%B %Y, %H:%M} GMT"
+    if style == "ap":  # Northgate Tribune: Sept. 9, 2026
+        return f"{_AP_MONTHS[when.month - 1]} {when.day}, {when.year}"
+    raise ValueError(f"unknown date style {style!r}")
+
+
+def demo_instant(days: int, hour: int = 0, minute: int = 0, *, today: date) -> datetime:
+    """The instant ``{{DATE days HH:MM ...}}`` stands for on ``today``."""
+    return datetime(today.year, today.month, today.day, hour, minute, tzinfo=UTC) + timedelta(
+        days=days
+    )
+
+
+def render_dates(body: bytes, today: date) -> bytes:
+    """Replace every ``{{DATE <days> [HH:MM] <style>}}`` with that many days from ``today``
+    (negative: before), at HH:MM UTC, in the style named: ``iso``, ``rfc822``, ``dotted``,
+    ``long`` or ``ap``. The site's stories keep their spacing and order whatever the calendar
+    says: the newest a day old, the oldest ten weeks."""
+
+    def one(m: re.Match[bytes]) -> bytes:
+        hour, minute = (int(m[2]), int(m[3])) if m[2] else (0, 0)
+        when = demo_instant(int(m[1]), hour, minute, today=today)
+        return format_date(when, m[4].decode()).encode()
+
+    return _DATE.sub(one, body) if b"{{DATE" in body else body
+
+
+def render(file: Path, base_url: str, today: date) -> bytes:
+    """The bytes a server at ``base_url`` sends for ``file`` on ``today``: placeholders are
+    filled in text files, other files go out as they are."""
+    body = Path(file).read_bytes()
+    if Path(file).suffix in _TEXT:
+        body = render_dates(body.replace(b"{{BASE_URL}}", base_url.encode()), today)
+    return body
 
 
 @dataclass(frozen=True)
@@ -70,10 +124,19 @@ class SiteServer:
     """``with SiteServer(folder) as site: site.url("/feeds/x.xml")``"""
 
     def __init__(
-        self, root: Path, *, host: str = "127.0.0.1", port: int = 0, slow_seconds: float = 1.5
+        self,
+        root: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        slow_seconds: float = 1.5,
+        today: date | None = None,
     ) -> None:
         self.root = Path(root)
         self.slow_seconds = slow_seconds
+        # the day the site's dates are relative to: fixed for the server's life, so a rerun
+        # sees the same bytes (and ETags) as the run before
+        self.today = today or datetime.now(UTC).date()
         self.requests: list[Request] = []
         self._routes: dict[str, Answer | Handler] = {}
         self._lock = threading.Lock()
@@ -130,6 +193,10 @@ class SiteServer:
     ) -> None:
         self.stop()
 
+    def render(self, file: Path) -> bytes:
+        """The bytes this server sends for ``file``."""
+        return render(file, self.base_url, self.today)
+
     # --- answering ---------------------------------------------------------------------------
 
     def _answer(self, path: str, headers: dict[str, str]) -> Answer:
@@ -155,9 +222,7 @@ class SiteServer:
         file = (self.root / rel).resolve()
         if self.root.resolve() not in file.parents or not file.is_file():
             return Answer(404, b"<h1>Not Found</h1>", (("Content-Type", "text/html"),))
-        body = file.read_bytes()
-        if file.suffix in _TEXT:
-            body = body.replace(b"{{BASE_URL}}", self.base_url.encode())
+        body = self.render(file)
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
         mtime = int(file.stat().st_mtime)
         last_modified = email.utils.formatdate(mtime, usegmt=True)
