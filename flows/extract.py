@@ -155,14 +155,14 @@ def _page_date(value: str | None) -> datetime | None:
 
 
 def _published(page_date: datetime | None, feed_date: datetime | None) -> datetime | None:
-    """The page's date wins; a feed timestamp on the same day adds the time the page lacks."""
-    if page_date is None:
+    """The page's date wins; a feed timestamp on the same day adds the time the page lacks.
+    A bare 1 January (what a year alone in the text, "the 2027 budget", comes out as) does not
+    win over the feed entry's date."""
+    if page_date is None or feed_date is None or page_date.time() != datetime.min.time():
+        return page_date or feed_date
+    if page_date.date() == feed_date.date():
         return feed_date
-    if (
-        feed_date is not None
-        and page_date.time() == datetime.min.time()
-        and page_date.date() == feed_date.date()
-    ):
+    if (page_date.month, page_date.day) == (1, 1):
         return feed_date
     return page_date
 

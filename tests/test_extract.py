@@ -91,3 +91,22 @@ def test_extraction_processes_use_lighter_metadata_and_extract_the_same(tmp_path
     # the stubs and the byline search are in place in the pool's processes (the saving is not
     # silently lost)
     assert set(_pool(2).map(_metadata_collectors, range(4))) == {(True, True, True)}
+
+
+def test_the_page_date_wins_but_a_bare_first_of_january_does_not() -> None:
+    from datetime import UTC, datetime
+
+    from flows.extract import _published
+
+    feed = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
+    page = datetime(2026, 10, 2, 21, 15, tzinfo=UTC)
+    assert _published(page, feed) == page and _published(None, feed) == feed
+    assert _published(page, None) == page
+    # a date-only page value: the feed's time on the same day, the page's day otherwise
+    assert _published(datetime(2026, 10, 3, tzinfo=UTC), feed) == feed
+    assert _published(datetime(2026, 9, 30, tzinfo=UTC), feed) == datetime(2026, 9, 30, tzinfo=UTC)
+    # a year alone in the text comes out as 1 January: the feed entry's date is better
+    assert _published(datetime(2027, 1, 1, tzinfo=UTC), feed) == feed
+    assert _published(datetime(2027, 1, 1, tzinfo=UTC), None) == datetime(2027, 1, 1, tzinfo=UTC)
+    new_year = datetime(2027, 1, 1, 9, 30, tzinfo=UTC)
+    assert _published(datetime(2027, 1, 1, tzinfo=UTC), new_year) == new_year

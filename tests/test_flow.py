@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import rows, write_config
 
-from flows.demo.server import Answer, SiteServer
+from flows.demo.server import Answer, SiteServer, demo_instant
 from flows.monitor import monitor
 from flows.urls import article_id
 
@@ -39,6 +39,18 @@ def test_demo_site_end_to_end(prefect, demo_config: Path, site: SiteServer, tmp_
     assert one(db, "SELECT count(*) FROM articles WHERE length(text) < 500 OR title IS NULL") == 0
     assert one(db, "SELECT count(*) FROM articles WHERE published_at IS NULL") == 0
     assert one(db, "SELECT count(DISTINCT url) FROM articles") == 30
+    # every date as the site states it on the day it is served; the pages without a date of
+    # their own get the feed entry's ("the 2027 budget" in a teaser is not a date)
+    dated = dict(rows(db, "SELECT url, published_at FROM articles"))
+    for slug, days, hour, minute in [
+        ("prisoner-exchange-russia-ukraine", -1, 16, 20),  # the newest: from the page
+        ("tesla-berlin-output", -72, 7, 45),  # the oldest
+        ("harvest-festival-bakers", -38, 7, 0),  # the next three from their feed entries
+        ("northgate-united-derby-win", -46, 3, 55),
+        ("herring-season-baltic-fishermen", -60, 8, 0),
+    ]:
+        expected = demo_instant(days, hour, minute, today=site.today)
+        assert dated[site.url(f"/articles/{slug}.html")] == expected, slug
     # each text's length is stored with it (the feed-health check reads that, not the texts)
     assert one(db, "SELECT count(*) FROM articles WHERE text_chars = length(text)") == 30
     assert (
