@@ -1,6 +1,6 @@
 """Near-duplicate detection: accuracy on labelled pairs, and what the index costs at scale.
 
-1. Accuracy. Every labelled pair goes through the real decision (``flows.dedup.decide``: content
+1. Accuracy. Every labelled pair goes through the real decision (``flows.dedup.detect.decide``: content
    hash, LSH and anchor candidates from the index, verification of each candidate), the first
    text as the history, the second as the new document. Precision and recall overall and by kind
    of edit, on the team's set (benchmarks/data/neardup_team.jsonl), on
@@ -17,7 +17,7 @@
    documents (250 edited copies, 250 excerpts of stored ones, 500 new; their signatures
    included) against the warehouse, index bytes per document on disk, memory; datasketch's
    MinHashLSH with the same banding (40 bands of 2 values) measured in the same run as the
-   baseline. Per-article cost of the extraction worker's dedup work (flows.pipeline.Derive)
+   baseline. Per-article cost of the extraction worker's dedup work (flows.orchestration.pipeline.Derive)
    against the whole-copy-only work it replaced, on the labelled texts.
 4. Rebuild: ``corpus-monitor dedup rebuild`` over the stored history.
 
@@ -41,9 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flows import warehouse as wh
 from flows.config import DedupSettings
-from flows.dedup import (
+from flows.dedup.detect import (
     Doc,
     MinHasher,
     containment,
@@ -53,8 +52,9 @@ from flows.dedup import (
     judge_pair,
     prepare,
 )
-from flows.rebuild import rebuild
-from flows.text import words
+from flows.dedup.rebuild import rebuild
+from flows.extraction.text import words
+from flows.warehouse import store as wh
 
 REPO = Path(__file__).resolve().parent.parent
 TEAM_SET = REPO / "benchmarks" / "data" / "neardup_team.jsonl"
@@ -145,9 +145,9 @@ def print_partial(name: str, result: dict[str, dict], status: dict[str, tuple[in
 
 
 def derive_cost(texts: list[str], rounds: int = 5) -> tuple[float, float]:
-    """ms per article of the dedup part of flows.pipeline.Derive, and of the whole-copy-only
+    """ms per article of the dedup part of flows.orchestration.pipeline.Derive, and of the whole-copy-only
     work it replaced (hash, chrome filter, shingles, signature, band keys), median of rounds."""
-    from flows.text import comparison_text
+    from flows.extraction.text import comparison_text
 
     h = MinHasher(SETTINGS)
 

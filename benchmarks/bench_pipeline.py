@@ -22,7 +22,7 @@
    run's requests by kind (feeds conditional / unconditional, pages, robots.txt), its seconds
    from first task to last commit, and the rest of the ``monitor()`` call (Prefect's share).
 3. Peak memory against history size: the warehouse is preloaded with H synthetic stored
-   articles (text and dedup index, written through ``flows.warehouse`` by bench_dedup's
+   articles (text and dedup index, written through ``flows.warehouse.store`` by bench_dedup's
    ``fill``), then a BENCH_MEMORY_PAGES-page run in a child process. Every process under the
    child is polled in /proc: the high-water mark (VmHWM) of the flow process and the sum of
    those of its extraction processes, and the peak of their summed resident memory (VmRSS,
@@ -197,7 +197,7 @@ def _time_bare(pages: list[bytes]) -> float:
 
 
 def _time_job(jobs: list[Any], raw: Path, min_chars: int, derive: Any) -> float:
-    from flows.extract import extract_and_archive
+    from flows.extraction.extract import extract_and_archive
 
     t0 = time.perf_counter()
     extract_and_archive(jobs, raw, min_chars=min_chars, workers=1, derive=derive)
@@ -212,9 +212,9 @@ def worker_cost(pages: list[bytes], folder: Path) -> tuple[float, float]:
     import multiprocessing
 
     from flows.config import load_settings
-    from flows.extract import Page, lighter_metadata
-    from flows.feeds import FeedItem
-    from flows.pipeline import Derive
+    from flows.extraction.extract import Page, lighter_metadata
+    from flows.orchestration.pipeline import Derive
+    from flows.sources.feeds import FeedItem
 
     feed = "http://127.0.0.1:9/feed.xml"
     cfg = _write_config()(
@@ -584,7 +584,7 @@ def request_kinds(requests: list[Any]) -> str:
 
 
 def rerun(bodies: list[bytes]) -> None:
-    from flows.monitor import monitor
+    from flows.orchestration.monitor import monitor
 
     n = RERUN_FEEDS * RERUN_ENTRIES
     print(f"\n== no-change rerun: {RERUN_FEEDS} feeds x {RERUN_ENTRIES} entries ({n} pages)")
@@ -622,7 +622,7 @@ def preload(db: Path, start: int, stop: int) -> float:
 
     import bench_dedup
 
-    from flows import warehouse as wh
+    from flows.warehouse import store as wh
 
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("forkserver")

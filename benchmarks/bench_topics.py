@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from flows import warehouse as wh
 from flows.config import DEFAULT_TOPICS
-from flows.retag import retag
+from flows.topics.retag import retag
+from flows.warehouse import store as wh
 
 SCALES = [100_000] + ([1_000_000] if os.environ.get("BENCH_SCALE") == "full" else [])
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -118,7 +118,7 @@ def write_config(
 @pytest.fixture(autouse=True)
 def _fresh_robots_cache() -> Iterator[None]:
     """robots.txt is cached per origin for the process; tests reuse loopback ports."""
-    from flows import fetch
+    from flows.sources import fetch
 
     fetch._ROBOTS.clear()
     yield
@@ -202,7 +202,7 @@ def cli(*args: object) -> tuple[int, str]:
     """``corpus-monitor ARGS`` in this process: (exit code, output)."""
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from flows.cli.app import app
 
     result = CliRunner().invoke(app, [str(a) for a in args])
     return result.exit_code, result.output

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 from conftest import DEMO_FEEDS, REPO, cli, rows, write_config
 
-from flows import archive
 from flows.demo import SITE
 from flows.demo.server import SiteServer, render
-from flows.extract import (
+from flows.extraction import archive
+from flows.extraction.extract import (
     ArchivedPage,
     Extracted,
     MissingFile,
@@ -28,9 +28,9 @@ from flows.extract import (
     extract_archived,
     extract_pages,
 )
-from flows.feeds import FeedItem
-from flows.monitor import monitor
-from flows.urls import article_id
+from flows.orchestration.monitor import monitor
+from flows.sources.feeds import FeedItem
+from flows.sources.urls import article_id
 
 pytestmark = pytest.mark.e2e
 
@@ -167,7 +167,7 @@ def test_reextract_rebuilds_every_text_without_a_request(
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("reextract built an HTTP client")
 
-    monkeypatch.setattr("flows.fetch.Fetcher.__init__", no_network)
+    monkeypatch.setattr("flows.sources.fetch.Fetcher.__init__", no_network)
     code, out = cli("reextract", "--config", str(warehouse.config))
     assert code == 0, out
     assert "read 31 archived pages (30 articles)" in out

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from trafilatura import metadata
 from trafilatura.utils import load_html
 
-from flows import authors
+from flows.extraction import authors
 
 REPO = Path(__file__).resolve().parent.parent
 REALWORLD = REPO.parent / "shared" / "realworld" / "pages"

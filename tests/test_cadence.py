@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.cadence import feed_ttl, next_poll, per_day, poll_interval
+from flows.sources.cadence import feed_ttl, next_poll, per_day, poll_interval
 
 pytestmark = pytest.mark.clock  # also run with the clock a year ahead
 

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from flows import warehouse as wh
+from flows.warehouse import store as wh
 
 
 def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -51,8 +52,19 @@ def test_status_lists_feeds(tmp_path: Path) -> None:
     make_db(db)
     out = cli("status", "--db", str(db), "--format", "json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    first = json.loads(out.stdout.splitlines()[0])
+    whole = json.loads(out.stdout)  # one object: the feeds and the last runs
+    (first,) = whole["feeds"]
     assert first["url"] == "https://example.org/rss.xml" and first["state"] == "ok"
+    assert whole["runs"] == [] and whole["exists"] is True
+    # no warehouse yet: said so, exit 0, and JSON when asked
+    missing = tmp_path / "none.duckdb"
+    out = cli("status", "--db", str(missing), cwd=tmp_path)
+    assert out.returncode == 0 and f"no warehouse at {missing} yet" in out.stdout
+    out = cli("status", "--db", str(missing), "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0 and json.loads(out.stdout) == {
+        "warehouse": str(missing), "exists": False, "feeds": [], "runs": []
+    }  # fmt: skip
+    assert not missing.exists()
 
 
 def test_busy_warehouse_retries_then_exits_3(tmp_path: Path) -> None:
@@ -181,3 +193,29 @@ def test_dedup_rebuild_command(tmp_path: Path, seeds_dir: Path) -> None:
     with wh.run_lock(db):  # a run holds the warehouse: rebuild waits, then gives up clearly
         busy = cli("dedup", "rebuild", "--config", str(cfg), cwd=tmp_path)
     assert busy.returncode == 3 and "another corpus-monitor run" in busy.stderr
+
+
+def test_help_is_plain_text_with_every_word_and_h_works_everywhere() -> None:
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from flows.cli.app import app
+
+    runner = CliRunner()
+    serve = runner.invoke(app, ["serve", "-h"])
+    assert serve.exit_code == 0
+    text = " ".join(serve.output.split())
+    assert "with the [schedule] from the config" in text
+    assert "[default: $PREFECT_API_URL, else the local server]" in text
+
+    def commands(command: Any, path: list[str]) -> list[list[str]]:
+        out = [path]
+        for name, sub in getattr(command, "commands", {}).items():  # a group's commands
+            out += commands(sub, [*path, name])
+        return out
+
+    every = commands(get_command(app), [])
+    assert len(every) > 25
+    for path in every:
+        result = runner.invoke(app, [*path, "-h"])
+        assert result.exit_code == 0 and "Usage: " in result.output, (path, result.output)

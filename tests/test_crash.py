@@ -18,7 +18,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.demo import SITE
 from flows.demo.server import SiteServer
-from flows.monitor import monitor
+from flows.orchestration.monitor import monitor
 
 pytestmark = pytest.mark.e2e
 
@@ -148,8 +148,8 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
 def test_kill_at_each_stage_then_rerun_equals_an_uninterrupted_run(
     prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path, stage: str
 ) -> None:
-    from flows import quality
     from flows.config import load_settings
+    from flows.quality import gates as quality
 
     feeds = [site.url(f"/feeds/{f}") for f in DEMO_FEEDS]
     common = {"seeds": seeds_dir, "pipeline": {"batch_size": 8}}  # 34 URLs: 5 batches

@@ -69,7 +69,7 @@ def config(tmp_path: Path, name: str, site: SiteServer, seeds: Path, **pipeline:
 def test_flow_on_a_dask_cluster_loads_what_a_local_run_loads(
     prefect, cluster: Any, site: SiteServer, seeds_dir: Path, tmp_path: Path
 ) -> None:
-    from flows.cli import _run_flow
+    from flows.cli.app import _run_flow
 
     address = cluster.scheduler.address
     on_dask = config(tmp_path, "dask", site, seeds_dir, task_runner="dask", dask_address=address)
@@ -105,9 +105,9 @@ def test_flow_on_a_dask_cluster_loads_what_a_local_run_loads(
 def test_the_deployment_entrypoint_runs_with_the_config_s_runner(
     prefect, cluster: Any, site: SiteServer, seeds_dir: Path, tmp_path: Path
 ) -> None:
-    """What a Prefect work-pool worker runs (flows/deployment.py:monitor_deployment): the
+    """What a Prefect work-pool worker runs (flows/orchestration/deployment.py:monitor_deployment): the
     monitoring flow with the task runner of its config."""
-    from flows.deployment import monitor_deployment
+    from flows.orchestration.deployment import monitor_deployment
 
     address = cluster.scheduler.address
     cfg = config(tmp_path, "deployed", site, seeds_dir, task_runner="dask", dask_address=address)
@@ -124,7 +124,7 @@ def test_on_dask_as_many_batches_run_ahead_as_the_cluster_has_threads(
     from prefect import flow
     from prefect_dask import DaskTaskRunner
 
-    from flows.runners import lookahead
+    from flows.orchestration.runners import lookahead
 
     @flow
     def probe() -> int:
@@ -140,11 +140,11 @@ def test_a_dask_worker_extracts_a_large_batch_in_its_own_process(cluster: Any) -
     process: a worker under a nanny is daemonic and may not start processes."""
     from datetime import UTC, datetime
 
-    from flows import extract
     from flows.demo import SITE
-    from flows.extract import Page
-    from flows.feeds import FeedItem
-    from flows.pipeline import extract as extract_batch
+    from flows.extraction import extract
+    from flows.extraction.extract import Page
+    from flows.orchestration.pipeline import extract as extract_batch
+    from flows.sources.feeds import FeedItem
 
     settings = Settings.model_validate({"retention": {"archive_raw": False}})
     files = sorted((SITE / "articles").glob("*.html"))
@@ -179,8 +179,8 @@ def test_the_runner_follows_the_config(tmp_path: Path) -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from flows.monitor import monitor
-    from flows.runners import configured, task_runner
+    from flows.orchestration.monitor import monitor
+    from flows.orchestration.runners import configured, task_runner
 
     def runner(pipeline: str) -> Any:
         cfg = tmp_path / "c.toml"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from stories import BLOCK, WIRE
 
-from flows import warehouse as wh
 from flows.config import DedupSettings
-from flows.dedup import Doc, MinHasher, content_hash, decide, jaccard, prepare
+from flows.dedup.detect import Doc, MinHasher, content_hash, decide, jaccard, prepare
+from flows.warehouse import store as wh
 
 SETTINGS = DedupSettings()
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -192,9 +192,9 @@ def test_similarity_is_real_jaccard() -> None:
 
 
 def test_rebuild_applies_new_seeds_and_thresholds(tmp_path: Path, seeds_dir: Path) -> None:
-    from flows import pipeline
     from flows.config import Settings
-    from flows.rebuild import rebuild
+    from flows.dedup.rebuild import rebuild
+    from flows.orchestration import pipeline
 
     seed_file = sorted(seeds_dir.glob("*.txt"))[0]
     seed_text = seed_file.read_text(encoding="utf-8")
@@ -252,7 +252,7 @@ def test_floor_on_the_team_labelled_set() -> None:
     traps) go through the real decision; `make bench-dedup` prints the same by kind."""
     import json
 
-    from flows.dedup import judge_pair
+    from flows.dedup.detect import judge_pair
 
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "neardup_team.jsonl"
     pairs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -293,7 +293,7 @@ SHORT_ITEMS = [
 
 def load_decided(con, docs: list[Doc], run_id: str = "r") -> dict:
     """Decide a batch against the warehouse and load it as a run does (articles + index rows)."""
-    from flows.pipeline import index_rows
+    from flows.orchestration.pipeline import index_rows
 
     verdicts = run(con, docs)
     batch = wh.LoadBatch()
@@ -424,7 +424,7 @@ def test_shared_boilerplate_is_learned_from_the_sites_stored_pages(con) -> None:
 
 
 def test_rebuild_indexes_partial_copies_and_site_boilerplate(tmp_path: Path) -> None:
-    from flows.rebuild import rebuild
+    from flows.dedup.rebuild import rebuild
 
     db = tmp_path / "w.duckdb"
     with wh.connect(db) as c:
@@ -512,7 +512,7 @@ def test_floor_on_the_partial_copy_labelled_set() -> None:
     of each site that a warehouse would have seen); `make bench-dedup` prints it by kind."""
     import json
 
-    from flows.dedup import judge_pair
+    from flows.dedup.detect import judge_pair
 
     data = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
     pairs = [
@@ -560,9 +560,9 @@ def test_the_extraction_workers_derive_what_the_check_would() -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     from flows.config import Settings
-    from flows.extract import Extracted
-    from flows.feeds import FeedItem
-    from flows.pipeline import Derive
+    from flows.extraction.extract import Extracted
+    from flows.orchestration.pipeline import Derive
+    from flows.sources.feeds import FeedItem
 
     url = "https://www.harbourledger.example/grain"
     text = page("Grain shipments through Gdansk rise by a third", WIRE)

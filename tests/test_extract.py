@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from flows.errors import FetchError
-from flows.extract import THOROUGH_BELOW_CHARS, Page, extract_page
-from flows.feeds import FeedItem
+from flows.extraction.extract import THOROUGH_BELOW_CHARS, Page, extract_page
+from flows.sources.feeds import FeedItem
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def test_fallbacks_run_for_short_extractions_only(items: int, fallbacks_ran: boo
 def _metadata_collectors(_: int) -> tuple[bool, bool, bool]:
     from trafilatura import metadata
 
-    from flows import authors
+    from flows.extraction import authors
 
     return (
         metadata.extract_catstags([], None) == [],  # type: ignore[arg-type]
@@ -69,7 +69,7 @@ def test_extraction_processes_use_lighter_metadata_and_extract_the_same(tmp_path
     trafilatura untouched."""
     from trafilatura import metadata
 
-    from flows.extract import POOL_MIN_PAGES, _pool, extract_pages
+    from flows.extraction.extract import POOL_MIN_PAGES, _pool, extract_pages
 
     articles = sorted((REPO / "flows" / "demo" / "site" / "articles").glob("*.html"))
     pages = []
@@ -96,7 +96,7 @@ def test_extraction_processes_use_lighter_metadata_and_extract_the_same(tmp_path
 def test_the_page_date_wins_but_a_bare_first_of_january_does_not() -> None:
     from datetime import UTC, datetime
 
-    from flows.extract import _published
+    from flows.extraction.extract import _published
 
     feed = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
     page = datetime(2026, 10, 2, 21, 15, tzinfo=UTC)

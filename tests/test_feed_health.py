@@ -12,10 +12,10 @@ import pytest
 from conftest import DEMO_FEEDS, rows, write_config
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 from flows.config import load_settings
 from flows.demo.server import Answer, SiteServer
-from flows.monitor import due_feeds, monitor
+from flows.orchestration.monitor import due_feeds, monitor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # clock: also run a year ahead
 
@@ -87,8 +87,7 @@ def test_a_failing_feed_backs_off_is_marked_failing_and_recovers(
     assert attention[flaky]["last_error"] == "http_503"
     out = CliRunner().invoke(app, ["status", "--config", str(cfg), "--format", "json"])
     assert out.exit_code == 0, out.output
-    lines = [json.loads(line) for line in out.output.splitlines() if line.startswith("{")]
-    feeds = {f["url"]: f for f in lines if "state" in f}
+    feeds = {f["url"]: f for f in json.loads(out.output)["feeds"]}
     assert feeds[flaky]["state"] == "failing" and feeds[flaky]["failures"] == 5
 
     # a scheduled run skips it while it backs off (the healthy feed is not due either: just polled)

@@ -17,7 +17,7 @@ from conftest import cli, rows, write_config
 from flows.config import Settings, load_settings
 from flows.demo.server import Answer, SiteServer
 from flows.errors import ConfigError
-from flows.monitor import due_feeds, monitor
+from flows.orchestration.monitor import due_feeds, monitor
 
 pytestmark = pytest.mark.clock  # also run with the clock a year ahead
 
@@ -397,8 +397,8 @@ def test_group_config_is_validated(tmp_path: Path, site: SiteServer, seeds_dir: 
 
 def registry_settings(cfg: Path) -> Settings:
     """The config's settings with the warehouse's registry merged in, as a run sees them."""
-    from flows import registry
-    from flows import warehouse as wh
+    from flows.sources import registry
+    from flows.warehouse import store as wh
 
     settings = load_settings(cfg)
     with wh.connect(settings.warehouse.path) as con:
@@ -552,7 +552,7 @@ def test_a_group_with_topics_limits_topic_matching_to_them(
 
 
 def test_an_older_warehouse_gets_the_registry_by_migration(tmp_path: Path) -> None:
-    from flows import warehouse as wh
+    from flows.warehouse import store as wh
 
     db = tmp_path / "old.duckdb"
     with wh.connect(db):
@@ -623,8 +623,8 @@ def test_hostile_sitemaps_are_read_safely() -> None:
     import time
 
     from flows.errors import FetchError
-    from flows.feeds import read_feed
-    from flows.sitemaps import gunzip
+    from flows.sources.feeds import read_feed
+    from flows.sources.sitemaps import gunzip
 
     laughs = (
         b"<?xml version='1.0'?><!DOCTYPE urlset [<!ENTITY a 'aaaaaaaaaaaaaaaaaaaa'>"

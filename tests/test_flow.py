@@ -10,8 +10,8 @@ import pytest
 from conftest import rows, write_config
 
 from flows.demo.server import Answer, SiteServer, demo_instant
-from flows.monitor import monitor
-from flows.urls import article_id
+from flows.orchestration.monitor import monitor
+from flows.sources.urls import article_id
 
 pytestmark = pytest.mark.e2e
 

@@ -26,10 +26,10 @@ from hostile import ENCODED_PAGES, HostileServer, double_gzip_bomb, gzip_bomb, r
 
 from flows.config import NetworkSettings
 from flows.errors import REASONS, FetchError
-from flows.extract import Page, extract_page
-from flows.feeds import FeedCursor, FeedItem, poll_feed
-from flows.fetch import Fetcher, Response, is_public
-from flows.urls import canonical_url
+from flows.extraction.extract import Page, extract_page
+from flows.sources.feeds import FeedCursor, FeedItem, poll_feed
+from flows.sources.fetch import Fetcher, Response, is_public
+from flows.sources.urls import canonical_url
 
 CONTACT = "ops@corpus-monitor.example"
 EXTRA_HOSTS = (
@@ -508,7 +508,7 @@ MEMORY_SCRIPT = """
 import asyncio, json, sys
 from flows.config import NetworkSettings
 from flows.errors import FetchError
-from flows.fetch import Fetcher
+from flows.sources.fetch import Fetcher
 
 def status(key):
     for line in open("/proc/self/status"):
@@ -576,7 +576,7 @@ def test_a_run_over_a_hostile_site(
     hostile: HostileServer,
     canary: HostileServer,
 ) -> None:
-    from flows.monitor import monitor
+    from flows.orchestration.monitor import monitor
 
     s = hostile
     url = s.url

@@ -13,8 +13,8 @@ import stories
 from conftest import rows, write_config
 
 from flows.demo.server import SiteServer
-from flows.monitor import monitor
-from flows.urls import article_id
+from flows.orchestration.monitor import monitor
+from flows.sources.urls import article_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # clock: also run a year ahead
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from flows.config import FeedSettings, Settings, load_settings, settings_from_dict
 from flows.errors import ConfigError
-from flows.urls import (
+from flows.sources.urls import (
     DEFAULT_PORTS,
     TRACKING_PARAMS,
     TRACKING_PREFIXES,
@@ -589,7 +589,7 @@ _TRICKY = "aé'`´’“”„«»–—\u00ad\u200b\u2060\ufeffﬁ①Ⅻ½\u030
 @example("e\u0301\u00ad\u0301")
 @example("5‴ ﹘ ok")
 def test_normalise_matches_the_plain_definition(text: str) -> None:
-    from flows.text import normalise
+    from flows.extraction.text import normalise
 
     assert normalise(text) == _reference_normalise(text)
 
@@ -603,7 +603,7 @@ def test_normalise_matches_the_plain_definition(text: str) -> None:
 @example(201, 500)
 @example(34, 8)
 def test_batches_cover_the_work_in_order_with_small_edges(n: int, size: int) -> None:
-    from flows.pipeline import EDGE_BATCH, batches
+    from flows.orchestration.pipeline import EDGE_BATCH, batches
 
     work: list[Any] = list(range(n))
     out = batches(work, size)

@@ -14,11 +14,11 @@ import duckdb
 import pytest
 from conftest import REPO, write_config
 
-from flows import quality
 from flows.config import QualitySettings
 from flows.demo.server import SiteServer
-from flows.monitor import monitor
-from flows.urls import article_id
+from flows.orchestration.monitor import monitor
+from flows.quality import gates as quality
+from flows.sources.urls import article_id
 
 pytestmark = pytest.mark.clock  # also run with the clock a year ahead
 
@@ -126,7 +126,8 @@ def test_article_suite_flags_each_kind_of_bad_row(q: QualitySettings) -> None:
 def test_a_run_that_loads_nothing_does_not_import_great_expectations(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from flows import pipeline, warehouse as wh\n"
+        "from flows.orchestration import pipeline\n"
+        "from flows.warehouse import store as wh\n"
         "from flows.config import Settings\n"
         f"with wh.connect({str(tmp_path / 'w.duckdb')!r}) as con:\n"
         "    batch, held = pipeline.gate_and_build(con, Settings(), 'r', 1, [], [], [], [])\n"
@@ -281,7 +282,7 @@ def test_bad_rows_are_quarantined_good_rows_load_and_release_works(
 
 
 def test_data_docs_open_offline(tmp_path: Path, q: QualitySettings) -> None:
-    from flows.datadocs import build, remote_references
+    from flows.quality.datadocs import build, remote_references
 
     # a validation first, so there is a result page too
     rows = [good(0), good(1, text="short")]
@@ -317,8 +318,8 @@ def test_data_docs_open_offline(tmp_path: Path, q: QualitySettings) -> None:
 def test_feed_health_warns_or_fails_and_integrity_fails_the_run(
     prefect, tmp_path: Path, site: SiteServer, seeds_dir: Path
 ) -> None:
-    from flows import warehouse as wh
-    from flows.quality import QualityError
+    from flows.quality.gates import QualityError
+    from flows.warehouse import store as wh
 
     db = tmp_path / "corpus.duckdb"
     feeds = [site.url("/feeds/meridian.xml")]  # 2 of its 12 new pages fail (a 500 and a PDF)
@@ -373,9 +374,9 @@ def test_a_batch_mixing_good_and_bad_rows_loads_the_good_and_holds_each_bad(
     tmp_path: Path, q: QualitySettings
 ) -> None:
     """The four kinds of bad row in one batch, through the gate and the real load."""
-    from flows import pipeline
-    from flows import warehouse as wh
-    from flows.report import run_summary_markdown
+    from flows.orchestration import pipeline
+    from flows.orchestration.report import run_summary_markdown
+    from flows.warehouse import store as wh
 
     rows = [
         good(0),

@@ -17,9 +17,9 @@ import pytest
 from conftest import write_config
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 from flows.demo.server import Answer, SiteServer
-from flows.monitor import monitor
+from flows.orchestration.monitor import monitor
 
 REALWORLD = Path(__file__).resolve().parent.parent.parent / "shared" / "realworld"
 pytestmark = [
@@ -155,8 +155,8 @@ def test_real_pages_land(prefect, tmp_path: Path, seeds_dir: Path) -> None:
 def test_labelled_near_duplicate_pairs() -> None:
     """The 350 labelled pairs: syndication-style edits are duplicates, look-alikes are not."""
     from flows.config import DedupSettings
-    from flows.dedup import MinHasher, content_hash, jaccard
-    from flows.text import clean_text
+    from flows.dedup.detect import MinHasher, content_hash, jaccard
+    from flows.extraction.text import clean_text
 
     settings = DedupSettings()
     h = MinHasher(settings)
@@ -190,7 +190,7 @@ def test_real_feeds_parse_or_fail_with_a_reason() -> None:
     import feedparser
 
     from flows.errors import FetchError
-    from flows.feeds import parse_feed
+    from flows.sources.feeds import parse_feed
 
     manifest = json.loads((REALWORLD / "feeds_manifest.json").read_text(encoding="utf-8"))
     outcomes = {}

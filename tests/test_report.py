@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from flows.demo.server import SiteServer
-from flows.monitor import monitor
-from flows.urls import article_id
+from flows.orchestration.monitor import monitor
+from flows.sources.urls import article_id
 
 pytestmark = pytest.mark.clock  # also run with the clock a year ahead
 

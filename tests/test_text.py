@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.dedup import content_hash
+from flows.dedup.detect import content_hash
+from flows.dedup.seeds import load_seeds
 from flows.errors import ConfigError
-from flows.seeds import load_seeds
-from flows.text import clean_text, normalise, split_title, words
+from flows.extraction.text import clean_text, normalise, split_title, words
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,7 +97,7 @@ def test_seed_manifest_and_errors(tmp_path: Path) -> None:
 
 
 def test_comparison_text_leaves_out_page_chrome_not_prose() -> None:
-    from flows.text import comparison_text
+    from flows.extraction.text import comparison_text
 
     page = "\n".join(
         [

@@ -2,7 +2,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flows.config import DEFAULT_TOPICS
-from flows.topics import TopicMatcher
+from flows.topics.match import TopicMatcher
 
 M = TopicMatcher(DEFAULT_TOPICS)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from flows.urls import article_id, canonical_url, source_of
+from flows.sources.urls import article_id, canonical_url, source_of
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
 """Where the flow's heavy stages run: the Prefect task runner chosen by ``[pipeline] task_runner``.
 
 ``local`` (the default): Prefect's thread pool runs the feed polls, fetches and extractions, and
-each extraction spreads its pages over a local process pool (flows.extract). ``dask``: a Dask
-cluster runs them (``prefect-dask``): an existing cluster at ``dask_address``, else a
-``LocalCluster`` with ``dask_workers`` worker processes started for the run and stopped after it.
-On a Dask worker, pages are extracted in the worker's own process: the cluster's processes are
-the parallelism.
+each extraction spreads its pages over a local process pool (flows.extraction.extract).
+``dask``: a Dask cluster runs them (``prefect-dask``): an existing cluster at ``dask_address``,
+else a ``LocalCluster`` with ``dask_workers`` worker processes started for the run and stopped
+after it. On a Dask worker, pages are extracted in the worker's own process: the cluster's
+processes are the parallelism.
 
 Either way the stages that touch the warehouse (seed sync, URL selection, dedup and load, the
 data-quality gates) run in the flow's own process, one batch after another: DuckDB has one

@@ -15,10 +15,10 @@ from datetime import datetime
 import duckdb
 from pydantic import ValidationError
 
-from flows import cadence
 from flows.config import FeedSettings, GroupSettings, Settings
 from flows.errors import CorpusMonitorError
-from flows.urls import canonical_url
+from flows.sources import cadence
+from flows.sources.urls import canonical_url
 
 SOURCES = ("config", "cli", "opml")
 

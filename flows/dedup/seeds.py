@@ -7,7 +7,8 @@
     language = "en"
     origin = "scraped news page"
 
-A seed is cleaned exactly like an extracted article (flows.text.clean_text). A short first line
+A seed is cleaned exactly like an extracted article (flows.extraction.text.clean_text). A short
+first line
 that is not a sentence is the document's title, not its text; the manifest's title wins.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.errors import ConfigError
-from flows.text import split_title
+from flows.extraction.text import split_title
 
 MANIFEST = "manifest.toml"
 _MANIFEST_KEYS = {"title", "language", "origin"}

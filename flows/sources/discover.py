@@ -21,11 +21,11 @@ import asyncio
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from flows import sitemaps
 from flows.config import NetworkSettings
 from flows.errors import FetchError
-from flows.feeds import ParsedFeed, fetch_feed, read_source
-from flows.fetch import Fetcher
+from flows.sources import sitemaps
+from flows.sources.feeds import ParsedFeed, fetch_feed, read_source
+from flows.sources.fetch import Fetcher
 
 COMMON_PATHS = (
     "/feed",

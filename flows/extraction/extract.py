@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flows import archive
 from flows.errors import FetchError
-from flows.feeds import FeedItem
-from flows.text import clean_text
-from flows.urls import canonical_url
+from flows.extraction import archive
+from flows.extraction.text import clean_text
+from flows.sources.feeds import FeedItem
+from flows.sources.urls import canonical_url
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Extracted:
     item: FeedItem
     # Per-article work done next to the extraction, in the same worker (see extract_pages).
     derived: Any = None
-    # The archived page it came from (flows.pipeline.RawPage), when the archive is on.
+    # The archived page it came from (flows.orchestration.pipeline.RawPage), when the archive is on.
     raw: Any = None
 
 
@@ -351,12 +351,13 @@ def lighter_metadata() -> None:
       no option to leave them out, so their two collectors are replaced with ones that find
       nothing.
     - Bylines: trafilatura's search costs about 5 ms on a page whose meta tags name no author;
-      :mod:`flows.authors` gives the same answer in about 2 (when it applies to the installed
+      :mod:`flows.extraction.authors` gives the same answer in about 2 (when it applies to the
+      installed
       trafilatura).
     """
     from trafilatura import metadata
 
-    from flows import authors
+    from flows.extraction import authors
 
     for name, stub in (
         ("extract_catstags", _no_categories_or_tags),

@@ -34,6 +34,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # help text is plain text: "[schedule]" and "[default: ...]" are words, not rich markup
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 ConfigOpt = Annotated[
@@ -56,7 +59,7 @@ class Format(StrEnum):
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _prefect_env() -> None:
@@ -134,9 +137,9 @@ def _run_flow(config: Path | None, db: Path | None, due_only: bool = False) -> d
     settings = load_settings(config, db)  # a bad config stops here, before Prefect starts
     _preflight(settings, config)
     _prefect_env()
-    from flows.monitor import monitor
-    from flows.pipeline import warm_up
-    from flows.runners import api_for_workers, configured
+    from flows.orchestration.monitor import monitor
+    from flows.orchestration.pipeline import warm_up
+    from flows.orchestration.runners import api_for_workers, configured
 
     # what the run will need, loaded while Prefect's temporary server starts (seconds in which
     # this process mostly waits): the quality suites, and the extraction processes' fork server
@@ -165,7 +168,7 @@ def _preflight(settings: Any, config: Path | None) -> None:
 def _registry_size(settings: Any) -> int:
     """Feeds in the warehouse's registry (0 without a warehouse). With feeds in the config, a
     warehouse held by another process counts 0: the run itself waits for it."""
-    from flows import warehouse as wh
+    from flows.warehouse import store as wh
 
     ws = settings.warehouse
     if not ws.path.exists():
@@ -193,7 +196,7 @@ def run(
     ] = False,
 ) -> None:
     """Run the pipeline once over every feed (config and registry; each polled conditionally)."""
-    from flows.report import run_summary_text
+    from flows.orchestration.report import run_summary_text
 
     try:
         summary = _run_flow(config, db, due_only)
@@ -215,7 +218,7 @@ DEMO_SITE_PORT = 8765  # fixed, so the demo's article URLs stay the same across 
 
 def _demo_config(base_url: str, root: Path, folder: Path, extra: str = "") -> Path:
     cfg = folder / "demo.toml"
-    text = (Path(__file__).parent / "demo" / "demo.toml").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[1] / "demo" / "demo.toml").read_text(encoding="utf-8")
     text = (
         text.replace("{{BASE_URL}}", base_url)
         .replace("{{HOST}}", base_url.split("://", 1)[1].rstrip("/"))
@@ -287,8 +290,8 @@ def serve(
     _check_api(url)
 
     from flows.config import find_config
-    from flows.monitor import monitor
-    from flows.runners import configured
+    from flows.orchestration.monitor import monitor
+    from flows.orchestration.runners import configured
 
     try:
         # the served runs use the task runner of the config as it is now
@@ -347,7 +350,7 @@ def demo(
     """Serve the bundled demo news site on loopback and run the pipeline on it, twice."""
     from flows.demo import SITE
     from flows.demo.server import SiteServer
-    from flows.report import run_summary_text
+    from flows.orchestration.report import run_summary_text
 
     root = Path.cwd()
     db = root / "warehouse" / "demo.duckdb"
@@ -418,9 +421,9 @@ def dedup_check(
     from datetime import UTC
 
     from flows.config import load_settings
-    from flows.dedup import Doc, History, MemoryIndex, MergedHistory, MinHasher, decide
-    from flows.seeds import load_seeds
-    from flows.warehouse import DedupIndex
+    from flows.dedup.detect import Doc, History, MemoryIndex, MergedHistory, MinHasher, decide
+    from flows.dedup.seeds import load_seeds
+    from flows.warehouse.store import DedupIndex
 
     try:
         settings = load_settings(config, db)
@@ -467,9 +470,9 @@ def dedup_rebuild(
 ) -> None:
     """Recompute every verdict, story cluster and the whole dedup index, after the seeds or the
     [dedup] settings changed. One transaction: on any error the old verdicts stay."""
-    from flows import pipeline
     from flows.config import load_settings
-    from flows.rebuild import rebuild
+    from flows.dedup.rebuild import rebuild
+    from flows.orchestration import pipeline
 
     try:
         settings = load_settings(config, db)
@@ -536,7 +539,7 @@ def dq_init(config: ConfigOpt = None) -> None:
     """Create the Great Expectations context and any missing suite or checkpoint (an existing
     suite is never overwritten: edit it in expectations/expectations/)."""
     from flows.config import QualitySettings, find_config, load_settings
-    from flows.quality import init_context
+    from flows.quality.gates import init_context
 
     try:
         q = load_settings(config).quality if find_config(config) else QualitySettings()
@@ -554,7 +557,7 @@ def dq_docs(
     """Build Great Expectations' Data Docs (suites and recent validations) into a folder that
     opens offline: the CSS, scripts and fonts the pages load are shipped and linked locally."""
     from flows.config import QualitySettings, find_config, load_settings
-    from flows.datadocs import build
+    from flows.quality.datadocs import build
 
     try:
         q = load_settings(config).quality if find_config(config) else QualitySettings()
@@ -602,10 +605,10 @@ def quarantine_release(
     fails."""
     import uuid
 
-    from flows import pipeline
-    from flows import warehouse as wh
     from flows.config import load_settings
-    from flows.registry import merged
+    from flows.orchestration import pipeline
+    from flows.sources.registry import merged
+    from flows.warehouse import store as wh
 
     if not ids and not all_:
         typer.echo("corpus-monitor: give quarantine ids or --all", err=True)
@@ -640,7 +643,7 @@ def quarantine_release(
 @contextmanager
 def _exclusive(settings: Any, *, must_exist: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, writable, holding the run lock (waits like query, then exits 3)."""
-    from flows import warehouse as wh
+    from flows.warehouse import store as wh
 
     path = settings.warehouse.path
     if must_exist and not path.exists():
@@ -686,7 +689,7 @@ def _shown(path: Path, root: Path) -> Path:
 
 
 def _demo_queries(db: Path) -> None:
-    from flows.warehouse import connect
+    from flows.warehouse.store import connect
 
     with connect(db, read_only=True) as con:
         typer.secho("\nTopics (from article_topics, computed at load time):", bold=True)
@@ -737,7 +740,7 @@ def report(
 ) -> None:
     """Topic mentions over time: articles, unique stories and copies apart, mentions; a table
     and an SVG chart."""
-    from flows.report import topic_chart_svg, topic_rows
+    from flows.orchestration.report import topic_chart_svg, topic_rows
 
     wanted = [t.strip() for t in topics.split(",") if t.strip()] if topics else None
     start = None
@@ -778,7 +781,7 @@ def export(
 ) -> None:
     """Write every table and view as DIR/NAME.parquet (each file replaced whole), for notebooks
     and BI tools that read while the pipeline writes. Waits for a busy warehouse like query."""
-    from flows.warehouse import export_parquet
+    from flows.warehouse.store import export_parquet
 
     try:
         with _open_read_only(config, db) as con:
@@ -800,7 +803,7 @@ def shell(
     import duckdb
 
     from flows.config import WarehouseSettings, find_config, load_settings
-    from flows.warehouse import connect
+    from flows.warehouse.store import connect
 
     opened: AbstractContextManager[duckdb.DuckDBPyConnection]
     try:
@@ -848,8 +851,8 @@ def retag(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Recompute article_topics and article_topic_pairs for every article with the [topics]
     of the config (after topics or terms change); one transaction."""
     from flows.config import load_settings
-    from flows.registry import merged as merged_feeds
-    from flows.retag import retag as run_retag
+    from flows.sources.registry import merged as merged_feeds
+    from flows.topics.retag import retag as run_retag
 
     try:
         settings = load_settings(config, db)
@@ -893,8 +896,8 @@ def reextract(
     from datetime import UTC
 
     from flows.config import load_settings
-    from flows.reextract import reextract as run_reextract
-    from flows.registry import merged as merged_feeds
+    from flows.extraction.reextract import reextract as run_reextract
+    from flows.sources.registry import merged as merged_feeds
 
     start = None
     if since:
@@ -942,8 +945,9 @@ def prune(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.ta
     """Delete archived pages older than [retention] raw_days (their rows, and their files when no
     other page has the same bytes) and archive files no row refers to; print what was freed.
     Every run does the same at its end."""
-    from flows import archive, pipeline
     from flows.config import load_settings
+    from flows.extraction import archive
+    from flows.orchestration import pipeline
 
     try:
         settings = load_settings(config, db)
@@ -992,10 +996,19 @@ def query(
 
 @app.command()
 def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
-    """Feeds and their health, and the last runs."""
+    """Feeds and their health, and the last runs (--format json: one object with both)."""
     try:
+        path = _warehouse_settings(config, db).path
+        if not path.exists():
+            if fmt is Format.json:
+                typer.echo(
+                    json.dumps({"warehouse": str(path), "exists": False, "feeds": [], "runs": []})
+                )
+            else:
+                typer.echo(f"no warehouse at {path} yet: `corpus-monitor run` creates it")
+            return
         with _open_read_only(config, db) as con:
-            cur = con.execute(
+            feeds = con.execute(
                 "SELECT name, url, state, last_status, last_error, "
                 "consecutive_failures AS failures, "
                 "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success, "
@@ -1007,8 +1020,8 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
                 "AS items_per_poll "
                 "FROM feeds ORDER BY name"
             )
-            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "feeds")
-            cur = con.execute(
+            feed_cols, feed_rows = [d[0] for d in feeds.description], feeds.fetchall()
+            runs = con.execute(
                 "SELECT run_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, "
                 "feeds_polled, feeds_failed, new_urls, pages_deferred AS deferred, articles_new, "
                 "unique_articles, "
@@ -1016,13 +1029,28 @@ def status(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.t
                 "page_failures + extract_failures AS page_failures "
                 "FROM runs ORDER BY started_at DESC LIMIT 10"
             )
-            _print_rows([d[0] for d in cur.description], cur.fetchall(), fmt, "last runs")
+            run_cols, run_rows = [d[0] for d in runs.description], runs.fetchall()
     except CorpusMonitorError as e:
         raise _fail(e) from None
+    if fmt is Format.json:
+
+        def objects(cols: list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+            return [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in rows]
+
+        whole = {
+            "warehouse": str(path),
+            "exists": True,
+            "feeds": objects(feed_cols, feed_rows),
+            "runs": objects(run_cols, run_rows),
+        }
+        typer.echo(json.dumps(whole, ensure_ascii=False))
+        return
+    _print_rows(feed_cols, feed_rows, fmt, "feeds")
+    _print_rows(run_cols, run_rows, fmt, "last runs")
 
 
 # ---------------------------------------------------------------------------------------------
-# corpus-monitor feeds: the feed registry (flows.registry), OPML, discovery
+# corpus-monitor feeds: the feed registry (flows.sources.registry), OPML, discovery
 
 feeds_app = typer.Typer(
     help="Feeds: list them with their health, add (with discovery), remove, import and export "
@@ -1036,7 +1064,7 @@ app.add_typer(feeds_app, name="feeds")
 def _registry(settings: Any, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """The warehouse for the registry: None when it does not exist yet and nothing is written;
     read-only when possible, else holding the run lock (a run in progress is waited for)."""
-    from flows import warehouse as wh
+    from flows.warehouse import store as wh
 
     path = settings.warehouse.path
     if not write and not path.exists():
@@ -1066,7 +1094,7 @@ def _duration_option(value: str | None, option: str) -> int | None:
 def _sources(settings: Any, con: duckdb.DuckDBPyConnection | None) -> tuple[Any, dict[str, str]]:
     """The settings with the registry merged, and url -> source; says which registry feeds
     the config overrides."""
-    from flows import registry
+    from flows.sources import registry
 
     if con is None:
         return settings, {f.url: "config" for f in settings.feeds}
@@ -1084,9 +1112,9 @@ def _sources(settings: Any, con: duckdb.DuckDBPyConnection | None) -> tuple[Any,
 def feeds_list(config: ConfigOpt = None, db: DbOpt = None, fmt: FormatOpt = Format.table) -> None:
     """Every feed a run polls, where it is declared (config, cli, opml), its group, health
     (last success, failures in a row), entries per day, interval and next scheduled poll."""
-    from flows import warehouse as wh
     from flows.config import load_settings
-    from flows.pipeline import now
+    from flows.orchestration.pipeline import now
+    from flows.warehouse import store as wh
 
     try:
         settings = load_settings(config, db)
@@ -1152,10 +1180,10 @@ def feeds_add(
     """Add a feed. Given a page of a site rather than a feed, finds the site's feeds (link
     rel=alternate, /feed, /rss.xml, /atom.xml..., its news sitemap) and adds the first; --all
     adds every one."""
-    from flows import registry
     from flows.config import _check_http_url, load_settings
-    from flows.discover import discover as find_feeds
-    from flows.pipeline import now
+    from flows.orchestration.pipeline import now
+    from flows.sources import registry
+    from flows.sources.discover import discover as find_feeds
 
     try:
         settings = load_settings(config, db)
@@ -1227,8 +1255,8 @@ def feeds_remove(
 ) -> None:
     """Remove a feed added with `feeds add` or `feeds import` (its articles and polling
     history stay in the warehouse). Feeds in the config are removed from the config file."""
-    from flows import registry
     from flows.config import load_settings
+    from flows.sources import registry
 
     try:
         settings = load_settings(config, db)
@@ -1249,10 +1277,10 @@ def feeds_import(
 ) -> None:
     """Import an OPML subscription list (Feedly, Inoreader, Miniflux, ...): folders become
     feed groups (nested ones joined with " / "); feeds already known are left as they are."""
-    from flows import registry
     from flows.config import load_settings
-    from flows.opml import read_opml
-    from flows.pipeline import now
+    from flows.orchestration.pipeline import now
+    from flows.sources import registry
+    from flows.sources.opml import read_opml
 
     try:
         settings = load_settings(config, db)
@@ -1288,7 +1316,7 @@ def feeds_export(
 ) -> None:
     """Write every feed (config and registry) as OPML 2.0, groups as folders."""
     from flows.config import load_settings
-    from flows.opml import ExportFeed, write_opml
+    from flows.sources.opml import ExportFeed, write_opml
 
     try:
         settings = load_settings(config, db)
@@ -1331,9 +1359,9 @@ def feeds_group(
 ) -> None:
     """Show or set the cadence and topics of a registry group (a group defined in the config is
     changed in the config)."""
-    from flows import registry
     from flows.config import load_settings
-    from flows.pipeline import now
+    from flows.orchestration.pipeline import now
+    from flows.sources import registry
 
     try:
         settings = load_settings(config, db)
@@ -1376,17 +1404,22 @@ def feeds_group(
     typer.echo(f"group {name!r} ({where}): {every_text}; {topics_text}")
 
 
+def _warehouse_settings(config: Path | None, db: Path | None) -> Any:
+    """[warehouse] of the config; with --db and no config file, the defaults for that file."""
+    from flows.config import WarehouseSettings, find_config, load_settings
+
+    if db is not None and find_config(config) is None:
+        return WarehouseSettings(path=db)
+    return load_settings(config, db).warehouse
+
+
 def _open_read_only(
     config: Path | None, db: Path | None
 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     """The warehouse, read-only, retried while a run holds it (warehouse.busy_* settings)."""
-    from flows.config import WarehouseSettings, find_config, load_settings
-    from flows.warehouse import connect
+    from flows.warehouse.store import connect
 
-    if db is not None and find_config(config) is None:
-        ws = WarehouseSettings(path=db)
-    else:
-        ws = load_settings(config, db).warehouse
+    ws = _warehouse_settings(config, db)
     return connect(ws.path, read_only=True, retries=ws.busy_retries, wait=ws.busy_wait)
 
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from flows.config import DedupSettings
-from flows.text import comparison_text, content_units, text_units, words
+from flows.extraction.text import comparison_text, content_units, text_units, words
 
 _SEED = 20260522  # fixed: signatures must be comparable across runs and machines
 # Band b's keys are XORed with (b + 1) * 0x9E3779B1 mod 2^32 (warehouse migration 002 does the same)
@@ -49,7 +49,7 @@ def content_hash(text: str) -> str:
 
 
 def hash_words(toks: list[str]) -> str:
-    """content_hash of a text from its words (:func:`flows.text.words`)."""
+    """content_hash of a text from its words (:func:`flows.extraction.text.words`)."""
     return hashlib.sha256(" ".join(toks).encode("utf-8")).hexdigest()[:32]
 
 
@@ -91,7 +91,8 @@ class MinHasher:
 
     def shingles(self, text: str, *, content_only: bool = True) -> np.ndarray:
         """Sorted unique 64-bit hashes of the word k-shingles of the text's content lines
-        (page chrome left out: :func:`flows.text.comparison_text`; one shingle if shorter),
+        (page chrome left out: :func:`flows.extraction.text.comparison_text`; one shingle if
+        shorter),
         or of the whole text."""
         return self.shingles_of_words(words(comparison_text(text) if content_only else text))
 
@@ -255,7 +256,7 @@ class Doc:
 
 def prepare(doc: Doc, hasher: MinHasher, boilerplate: Callable[[int], bool] | None = None) -> None:
     """Fill in a document's hash, shingles, anchors, signature and band keys (what the
-    extraction worker computes ahead for an article: flows.pipeline.Derive)."""
+    extraction worker computes ahead for an article: flows.orchestration.pipeline.Derive)."""
     seq, doc.unit_keys = hasher.content(doc.text, doc.site, boilerplate)
     doc.content_hash = content_hash(doc.text)
     doc.shingles = np.unique(seq)

@@ -1,7 +1,7 @@
 """The Prefect flow: poll feeds → fetch pages → extract → deduplicate → tag topics → load.
 
 Tasks are coarse (one per feed poll, one per batch stage): a task per article would swamp the
-Prefect server. The stages themselves are plain functions in flows.pipeline.
+Prefect server. The stages themselves are plain functions in flows.orchestration.pipeline.
 """
 
 from __future__ import annotations
@@ -20,21 +20,22 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from flows import archive, registry
-from flows import pipeline as p
-from flows import warehouse as wh
 from flows.config import FeedSettings, NetworkSettings, Settings, load_settings
 from flows.errors import WarehouseBusy
-from flows.extract import Extracted, Page
-from flows.faults import pause_point
-from flows.feeds import FeedCursor, FeedPoll
-from flows.report import (
+from flows.extraction import archive
+from flows.extraction.extract import Extracted, Page
+from flows.orchestration import pipeline as p
+from flows.orchestration.faults import pause_point
+from flows.orchestration.report import (
     needs_attention,
     run_summary_markdown,
     topic_rows,
     topic_summary_markdown,
 )
-from flows.runners import lookahead
+from flows.orchestration.runners import lookahead
+from flows.sources import registry
+from flows.sources.feeds import FeedCursor, FeedPoll
+from flows.warehouse import store as wh
 
 # The UI renders a table artifact in the browser; the warehouse has every row.
 _ARTIFACT_ROWS = 500
@@ -256,7 +257,7 @@ def quality_gates(settings: Settings, run_id: str) -> dict[str, Any]:
         if not loaded:
             get_run_logger().info("nothing loaded: data-quality suites skipped")
             return {"warnings": [], "errors": []}
-        from flows import quality
+        from flows.quality import gates as quality
 
         check = quality.check_run(
             con, run_id, settings.quality, quality.parameters(settings.quality)
@@ -280,7 +281,7 @@ def quality_gates(settings: Settings, run_id: str) -> dict[str, Any]:
 
 def due_feeds(settings: Settings, now: datetime | None = None) -> list[FeedSettings]:
     """The feeds (config and registry) due in a scheduled run: their interval (their own
-    ``every``, else their group's, else adaptive: flows.cadence) has passed since their last
+    ``every``, else their group's, else adaptive: flows.sources.cadence) has passed since their last
     poll, and their backoff (after failures, or a server's Retry-After) is over."""
     now = now or p.now()
     with _open(settings) as con:
@@ -363,7 +364,7 @@ def monitor(
             dq = quality_gates(settings, run_id)
             timing.mark("gates")
             if dq["errors"]:
-                from flows.quality import QualityError
+                from flows.quality.gates import QualityError
 
                 raise QualityError("data-quality gate failed: " + "; ".join(dq["errors"]))
         except BaseException as e:

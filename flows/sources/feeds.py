@@ -1,7 +1,7 @@
 """Poll one feed: conditional GET with the stored cursor, then feedparser on the bytes.
 
 A news sitemap (or a sitemap index, or a gzip sitemap) is accepted wherever a feed URL is:
-its URLs become entries (flows.sitemaps).
+its URLs become entries (flows.sources.sitemaps).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 import feedparser
 
-from flows import sitemaps
-from flows.cadence import feed_ttl
 from flows.errors import FetchError
-from flows.fetch import Fetcher
-from flows.urls import canonical_url
+from flows.sources import sitemaps
+from flows.sources.cadence import feed_ttl
+from flows.sources.fetch import Fetcher
+from flows.sources.urls import canonical_url
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from lxml import etree
 
 from flows.errors import CorpusMonitorError
-from flows.sitemaps import safe_parser
+from flows.sources.sitemaps import safe_parser
 
 MAX_OPML_BYTES = 20_000_000
 GROUP_SEP = " / "

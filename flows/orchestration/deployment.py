@@ -1,9 +1,10 @@
-"""The flow to deploy on a Prefect work pool: ``flows/deployment.py:monitor_deployment``.
+"""The flow to deploy on a Prefect work pool:
+``flows/orchestration/deployment.py:monitor_deployment``.
 
 A worker loads a deployment's flow from its entrypoint, so a deployment of
-``flows/monitor.py:monitor`` itself would always run with the default (local) task runner. This
-flow reads the config first and runs the monitoring flow, as a subflow, with the task runner the
-config asks for (``[pipeline] task_runner``).
+``flows/orchestration/monitor.py:monitor`` itself would always run with the default (local) task
+runner. This flow reads the config first and runs the monitoring flow, as a subflow, with the
+task runner the config asks for (``[pipeline] task_runner``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from prefect import flow
 
 from flows.config import load_settings
-from flows.monitor import monitor
-from flows.runners import configured
+from flows.orchestration.monitor import monitor
+from flows.orchestration.runners import configured
 
 
 @flow(name="corpus-monitor-deployment")

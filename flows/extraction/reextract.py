@@ -1,11 +1,11 @@
 """Extract every archived page again (after an extractor upgrade) without a single request.
 
-Pages come from the raw archive (flows.archive) and go through the same extraction, cleaning and
-process pool as a run (flows.extract), with the feed entry that led to each page filling what
-the page lacks, as it did the first time. Articles whose text or metadata changed are updated,
-and what depends on them follows in the same transaction: the dedup index, verdicts and story
-clusters (flows.rebuild) and the topic tables (flows.retag). An article whose archived page is
-missing, or yields no text any more, keeps what it has.
+Pages come from the raw archive (flows.extraction.archive) and go through the same extraction,
+cleaning and process pool as a run (flows.extraction.extract), with the feed entry that led to
+each page filling what the page lacks, as it did the first time. Articles whose text or metadata
+changed are updated, and what depends on them follows in the same transaction: the dedup index,
+verdicts and story clusters (flows.dedup.rebuild) and the topic tables (flows.topics.retag). An
+article whose archived page is missing, or yields no text any more, keeps what it has.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import duckdb
 import pyarrow as pa
 
 from flows.config import Settings
-from flows.dedup import content_hash
+from flows.dedup.detect import content_hash
+from flows.dedup.rebuild import rebuild
 from flows.errors import FetchError
-from flows.extract import ArchivedPage, Extracted, MissingFile, extract_archived
-from flows.feeds import FeedItem
-from flows.rebuild import rebuild
-from flows.retag import retag
-from flows.urls import canonical_url
+from flows.extraction.extract import ArchivedPage, Extracted, MissingFile, extract_archived
+from flows.sources.feeds import FeedItem
+from flows.sources.urls import canonical_url
+from flows.topics.retag import retag
 
 _CHUNK = 1_000  # pages per round: memory stays flat in the size of the archive
 _SHOWN = 5  # missing files named in the summary

@@ -28,7 +28,7 @@ def speed(summary: dict[str, Any]) -> list[str]:
     """Articles per second, time per stage and the bottleneck, from the run's stage_seconds."""
     import json
 
-    from flows.pipeline import bottleneck
+    from flows.orchestration.pipeline import bottleneck
 
     raw = summary.get("stage_seconds")
     if not raw:

@@ -23,10 +23,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from flows import warehouse as wh
 from flows.config import DedupSettings
-from flows.dedup import Doc, MinHasher, decide, prepare
-from flows.pipeline import index_rows
+from flows.dedup.detect import Doc, MinHasher, decide, prepare
+from flows.orchestration.pipeline import index_rows
+from flows.warehouse import store as wh
 
 _CHUNK = 2_000  # documents per signing task and per decision round within a big run
 _POOL_FROM = 5_000  # below this many documents, signing in-process beats starting a pool

@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flows import warehouse as wh
-from flows.topics import TopicMatcher
+from flows.topics.match import TopicMatcher
+from flows.warehouse import store as wh
 
 _CHUNK = 5_000
 _POOL_FROM = 10_000  # below this many articles, matching in-process beats starting a pool

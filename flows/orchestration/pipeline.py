@@ -1,4 +1,5 @@
-"""The pipeline's stages as plain functions: the Prefect flow (flows.monitor) only composes them.
+"""The pipeline's stages as plain functions: the Prefect flow (flows.orchestration.monitor) only
+composes them.
 
 Each stage takes data in and gives data out; the ones that touch the warehouse take an open
 connection. They run the same under Prefect, in a test or in a benchmark.
@@ -20,12 +21,12 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from flows import warehouse as wh
-from flows.archive import Stored
 from flows.config import DedupSettings, FeedSettings, NetworkSettings, Settings
-from flows.dedup import Doc, MinHasher, Verdict, decide, hash_words, prepare, site_of
+from flows.dedup.detect import Doc, MinHasher, Verdict, decide, hash_words, prepare, site_of
+from flows.dedup.seeds import Seed, load_seeds
 from flows.errors import FetchError
-from flows.extract import (
+from flows.extraction.archive import Stored
+from flows.extraction.extract import (
     POOL_MIN_PAGES,
     Extracted,
     Page,
@@ -34,13 +35,13 @@ from flows.extract import (
     start_fork_server,
     warm_pool,
 )
-from flows.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
-from flows.fetch import Fetcher
-from flows.runners import on_dask_worker
-from flows.seeds import Seed, load_seeds
-from flows.text import words
-from flows.topics import TopicHits, TopicMatcher, scope_of
-from flows.urls import article_id, canonical_url
+from flows.extraction.text import words
+from flows.orchestration.runners import on_dask_worker
+from flows.sources.feeds import FeedCursor, FeedItem, FeedPoll, poll_feed
+from flows.sources.fetch import Fetcher
+from flows.sources.urls import article_id, canonical_url
+from flows.topics.match import TopicHits, TopicMatcher, scope_of
+from flows.warehouse import store as wh
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def warm_up(
             if fork_server and local_pool:
                 start_fork_server()
             if quality and settings.quality.enabled:
-                from flows import quality as q
+                from flows.quality import gates as q
 
                 q.gates(settings.quality.expectations_dir)
             if pages >= POOL_MIN_PAGES and local_pool:
@@ -736,7 +737,7 @@ def gate_and_build(
         )
         if not (settings.quality.enabled and batch.rows["articles"]):
             break
-        from flows import quality
+        from flows.quality import gates as quality
 
         check = quality.check_articles(
             batch.rows["articles"], settings.quality, quality.parameters(settings.quality)
@@ -772,7 +773,7 @@ def add_quality(
     """The article suite's results and the held-back rows, into the batch's transaction. A
     held-back URL is recorded as seen (reason ``quarantined``) so the next run does not fetch it
     again: the quarantine table has the whole article."""
-    from flows import quality
+    from flows.quality import gates as quality
 
     at = now()
     batch.rows["dq_results"] += quality.result_rows(
@@ -793,7 +794,7 @@ def release(
     quarantine ids and, for the others, what they still fail."""
     import json
 
-    from flows import quality
+    from flows.quality import gates as quality
 
     rows = con.execute(
         "SELECT quarantine_id, record FROM quarantine WHERE released_at IS NULL "

@@ -23,11 +23,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from flows.dedup import Stored
+from flows.dedup.detect import Stored
 from flows.errors import WarehouseBusy, WarehouseError
-from flows.faults import pause_point
+from flows.orchestration.faults import pause_point
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+SQL_DIR = Path(__file__).resolve().parents[2] / "warehouse"
 SCHEMA_VERSION = 8
 TRANSIENT_REASONS = (
     "timeout", "refused", "dns", "network", "http_429", "http_5", "rate_limited",
@@ -248,7 +248,7 @@ def known_urls(
 
 
 class DedupIndex:
-    """The dedup history read from the warehouse (implements flows.dedup.History)."""
+    """The dedup history read from the warehouse (implements flows.dedup.detect.History)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -855,7 +855,7 @@ def feed_health(
 ) -> list[dict[str, Any]]:
     """One row per feed of ``settings`` (config and registry merged), for the feed-health
     artifact, `status` and `feeds list`: health, entries per day, interval and next poll."""
-    from flows import cadence, registry
+    from flows.sources import cadence, registry
 
     rows = {
         r[0]: r[1:]

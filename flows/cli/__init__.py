@@ -1,0 +1,1 @@
+"""The corpus-monitor command line."""

@@ -1,0 +1,1 @@
+"""Topic mentions: matching aliases in titles and texts, and retagging the warehouse."""
